@@ -1,0 +1,125 @@
+#pragma once
+// The per-element math of SPEC 1-3 and 5 that both backends execute: drawing one sample's
+// tokens, query, position and output from the randomness contract, and the scalar update
+// rules (soft-thresholding, final normalisation). Everything here is __host__ __device__
+// and works on plain pointers (ProblemView), so the CUDA kernels call exactly this code.
+#include <cmath>
+#include <cstdint>
+
+#include "scb/alias.hpp"
+#include "scb/hd.hpp"
+#include "scb/philox.hpp"
+
+namespace scb {
+
+// Read-only view of a problem's sampling tables, valid on the host or on the device
+// depending on where the pointers live.
+struct ProblemView {
+  uint32_t N = 0;
+  uint32_t T = 0;
+  const uint32_t* mu_threshold = nullptr;  // N: alias table of mu (tokens and queries)
+  const uint32_t* mu_alias = nullptr;
+  const uint32_t* P_threshold = nullptr;   // N x N: row j is the alias table of column P[:, j]
+  const uint32_t* P_alias = nullptr;
+  const uint32_t* q_ptr = nullptr;         // N + 1: CSR offsets of the supports of q^(k)
+  const uint32_t* q_pos = nullptr;         // support positions (0-based, ascending)
+  const uint32_t* q_threshold = nullptr;   // alias tables of the weights, same CSR offsets
+  const uint32_t* q_alias = nullptr;
+};
+
+// Tokens x_t for t = 4*block .. 4*block+3 of one sample (0-based positions), i.i.d. from mu.
+SCB_HD void draw_token_block(const ProblemView& pv, uint64_t seed, uint32_t step,
+                             uint32_t sample, uint32_t block, uint32_t out[4]) {
+  const Philox4 w = philox(seed, block, sample, step, kStreamTokens);
+  for (int lane = 0; lane < 4; ++lane)
+    out[lane] = alias_sample(pv.mu_threshold, pv.mu_alias, pv.N, w.v[lane]);
+}
+
+SCB_HD uint32_t draw_token(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
+                           uint32_t t) {
+  const Philox4 w = philox(seed, t >> 2, sample, step, kStreamTokens);
+  return alias_sample(pv.mu_threshold, pv.mu_alias, pv.N, w.v[t & 3u]);
+}
+
+// What a sample needs besides its tokens: the query token k = x_{T+1}, the attended
+// position s ~ q^(k), and the word that draws the output x_o ~ P[:, x_s] once x_s is known.
+struct SampleMeta {
+  uint32_t k;
+  uint32_t s;
+  uint32_t output_word;
+};
+
+SCB_HD SampleMeta draw_sample_meta(const ProblemView& pv, uint64_t seed, uint32_t step,
+                                   uint32_t sample) {
+  const Philox4 w = philox(seed, 0, sample, step, kStreamSampleMeta);
+  SampleMeta m;
+  m.k = alias_sample(pv.mu_threshold, pv.mu_alias, pv.N, w.v[0]);
+  const uint32_t begin = pv.q_ptr[m.k];
+  const uint32_t count = pv.q_ptr[m.k + 1] - begin;
+  const uint32_t slot = alias_sample(pv.q_threshold + begin, pv.q_alias + begin, count, w.v[1]);
+  m.s = pv.q_pos[begin + slot];
+  m.output_word = w.v[2];
+  return m;
+}
+
+SCB_HD uint32_t draw_output(const ProblemView& pv, uint32_t x_s, uint32_t output_word) {
+  return alias_sample(pv.P_threshold + static_cast<uint64_t>(x_s) * pv.N,
+                      pv.P_alias + static_cast<uint64_t>(x_s) * pv.N, pv.N, output_word);
+}
+
+// S_tau(z) = sign(z) max(|z| - tau, 0): the proximal map of tau * ||.||_1.
+template <typename Real>
+SCB_HD Real soft_threshold(Real z, Real tau) {
+  return z > tau ? z - tau : (z < -tau ? z + tau : Real(0));
+}
+
+// One coordinate of the A update of SPEC 5, given the raw gradient g of a^(k)_t, the
+// column's gradient mean (subtracted when projecting), 1/mu_k (when preconditioning) and tau
+// (0 in stage 1 / sgd: then the threshold is skipped, not applied with 0).
+struct AUpdateRule {
+  float lr;            // eta_A
+  float inv_mu;        // 1/mu_k if preconditioning, else 1
+  float mean;          // column mean of the gradient if projecting, else 0
+  float tau;           // eta_A * lambda in the proximal stage, else 0
+  bool threshold;      // apply S_tau
+};
+
+SCB_HD float update_attention(float a, float grad, const AUpdateRule& rule) {
+  const float z = a - rule.lr * ((grad - rule.mean) * rule.inv_mu);
+  return rule.threshold ? soft_threshold(z, rule.tau) : z;
+}
+
+}  // namespace scb
+
+namespace scb {
+
+// Standard normal for coordinate `index` of gradient-noise matrix `matrix` (0 = A, 1 = V) at
+// `step` (population simulation): Box-Muller on a Philox block, two normals per block.
+SCB_HD double gradient_noise(uint64_t seed, uint32_t step, uint32_t matrix, uint64_t index) {
+  const Philox4 w = philox(seed, static_cast<uint32_t>(index >> 1), matrix, step, kStreamNoise);
+  const double u1 = uniform_open01(w.v[0], w.v[1]);
+  const double u2 = uniform_open01(w.v[2], w.v[3]);
+  const double radius = sqrt(-2.0 * log(u1));
+  const double angle = 6.283185307179586476925 * u2;
+  return (index & 1u) ? radius * sin(angle) : radius * cos(angle);
+}
+
+}  // namespace scb
+
+namespace scb {
+
+// Per-sample residual and back-projected residual of SPEC 3:
+// r = V h - e_{x_o},  g = V^T r  (V row-major N x N). Work: 2 N^2.
+template <typename Real>
+SCB_HD void sample_residual(const float* V, uint32_t N, const Real* h, uint32_t x_o, Real* r, Real* g) {
+  for (uint32_t i = 0; i < N; ++i) {
+    Real s = 0;
+    for (uint32_t j = 0; j < N; ++j) s += static_cast<Real>(V[i * N + j]) * h[j];
+    r[i] = s - (i == x_o ? Real(1) : Real(0));
+  }
+  for (uint32_t j = 0; j < N; ++j) g[j] = 0;
+  for (uint32_t i = 0; i < N; ++i)
+    for (uint32_t j = 0; j < N; ++j) g[j] += static_cast<Real>(V[i * N + j]) * r[i];
+}
+
+}  // namespace scb

@@ -1,0 +1,313 @@
+// The CPU backend: the reference every other backend is checked against, and fast in its own
+// right. One step of a pack runs in three parallel phases whose floating-point order never
+// depends on the thread count:
+//   1. per (run, sample): draw the tokens, scatter h = X a^(k) and the token counts, form
+//      r = V h - e_{x_o} and g = V^T r; keep the tokens compactly (uint16) for phase 3;
+//   2. per run: dV = R H^T / B in sample order, the projection means per column, the V update;
+//   3. per (run, block of positions): gather the A-gradient from g in sample order and apply
+//      the fused update (projection, preconditioning, soft-threshold) while writing A once;
+//      column sums for renormalisation are summed per block and reduced in block order.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "scb/backend.hpp"
+#include "scb/model.hpp"
+#include "scb/sample.hpp"
+
+namespace scb {
+
+namespace {
+
+constexpr uint32_t kBlock = 64;  // positions per phase-3 tile: N x 64 doubles stay in cache
+
+struct RunScratch {
+  std::vector<uint16_t> tokens;   // B x T
+  std::vector<double> h, r, g;    // B x N each
+  std::vector<uint32_t> counts;   // B x N
+  std::vector<uint32_t> k;        // B query tokens
+  std::vector<double> m;          // B: (1/T) sum_j g_j c_j, the sample's projection mean
+  std::vector<float> col_mean;    // N
+  std::vector<float> inv_mu;      // N
+  std::vector<uint32_t> touched;  // columns some sample queried this step
+  std::vector<double> col_sum;    // blocks x N partial column sums (renormalisation)
+  std::vector<uint8_t> bad;       // blocks: a parameter left the finite/limit range
+  std::vector<double> dV;         // N x N
+  AttentionGradientTerms pop;     // population mode
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
+  std::string name() const override { return "cpu"; }
+
+  void attach(RunPack& pack) override {
+    pack_ = &pack;
+    const uint32_t N = pack.N, T = pack.T;
+    nblocks_ = (T + kBlock - 1) / kBlock;
+    scratch_.assign(pack.size(), RunScratch{});
+    sample_items_.clear();
+    block_items_.clear();
+    for (size_t r = 0; r < pack.size(); ++r) {
+      RunScratch& s = scratch_[r];
+      const uint32_t B = pack.batch_size[r];
+      if (pack.algorithm != Algorithm::population) {
+        s.tokens.resize(size_t(B) * T);
+        s.h.resize(size_t(B) * N);
+        s.r.resize(size_t(B) * N);
+        s.g.resize(size_t(B) * N);
+        s.counts.resize(size_t(B) * N);
+        s.k.resize(B);
+        s.m.resize(B);
+        for (uint32_t b = 0; b < B; ++b) sample_items_.push_back({uint32_t(r), b});
+      }
+      s.col_mean.resize(N);
+      s.inv_mu.resize(N);
+      const Problem& pb = pack.problem(r);
+      for (uint32_t k = 0; k < N; ++k) s.inv_mu[k] = pack.precondition[r] ? float(1.0 / pb.mu[k]) : 1.0f;
+      s.col_sum.resize(size_t(nblocks_) * N);
+      s.bad.resize(nblocks_);
+      s.dV.resize(size_t(N) * N);
+      for (uint32_t blk = 0; blk < nblocks_; ++blk) block_items_.push_back({uint32_t(r), blk});
+    }
+    tiles_.assign(size_t(threads_) * N * kBlock, 0.0);
+  }
+
+  void step() override {
+    RunPack& p = *pack_;
+    if (p.algorithm == Algorithm::population) {
+#pragma omp parallel for schedule(dynamic) num_threads(threads_)
+      for (size_t r = 0; r < p.size(); ++r)
+        if (p.active(r)) population_v_update(r);
+    } else {
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads_)
+      for (size_t i = 0; i < sample_items_.size(); ++i)
+        if (p.active(sample_items_[i].run)) forward(sample_items_[i].run, sample_items_[i].index);
+#pragma omp parallel for schedule(dynamic) num_threads(threads_)
+      for (size_t r = 0; r < p.size(); ++r)
+        if (p.active(r)) reduce_and_update_v(r);
+    }
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads_)
+    for (size_t i = 0; i < block_items_.size(); ++i)
+      if (p.active(block_items_[i].run)) update_a_block(block_items_[i].run, block_items_[i].index);
+#pragma omp parallel for schedule(dynamic) num_threads(threads_)
+    for (size_t r = 0; r < p.size(); ++r)
+      if (p.active(r)) finish_step(r);
+  }
+
+  std::vector<Metrics> evaluate(const std::vector<uint32_t>& runs) override {
+    std::vector<Metrics> out(runs.size());
+    const RunPack& p = *pack_;
+#pragma omp parallel for schedule(dynamic) num_threads(threads_)
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const uint32_t r = runs[i];
+      out[i] = compute_metrics(p.problem(r), p.V_of(r), p.A_of(r));
+      out[i].step = p.step[r];
+      out[i].samples = p.samples[r];
+    }
+    return out;
+  }
+
+  void download() override {}  // the host arrays are the parameters
+
+ private:
+  struct Item {
+    uint32_t run, index;
+  };
+
+  bool thresholding(size_t r) const {
+    const RunPack& p = *pack_;
+    return p.algorithm != Algorithm::sgd && p.step[r] >= p.stage1_steps[r] && p.lambda[r] > 0;
+  }
+  bool renormalizing(size_t r) const {
+    const RunPack& p = *pack_;
+    return p.algorithm != Algorithm::sgd && p.step[r] >= p.stage1_steps[r] && p.renormalize[r];
+  }
+
+  // Phase 1: one sample of run r.
+  void forward(uint32_t r, uint32_t b) {
+    RunPack& p = *pack_;
+    RunScratch& s = scratch_[r];
+    const uint32_t N = p.N, T = p.T;
+    const SampleResult res = forward_sample(
+        p.problem(r).view(), p.V_of(r), p.A_of(r), p.seed[r], static_cast<uint32_t>(p.step[r]), b,
+        s.tokens.data() + size_t(b) * T, s.h.data() + size_t(b) * N, s.counts.data() + size_t(b) * N,
+        s.r.data() + size_t(b) * N, s.g.data() + size_t(b) * N);
+    s.m[b] = res.a_mean;
+    s.k[b] = res.k;
+  }
+
+  // Phase 2 (sampled algorithms): dV, projection means, V update, in sample order.
+  void reduce_and_update_v(size_t r) {
+    RunPack& p = *pack_;
+    RunScratch& s = scratch_[r];
+    const uint32_t N = p.N, B = p.batch_size[r];
+    std::fill(s.dV.begin(), s.dV.end(), 0.0);
+    for (uint32_t b = 0; b < B; ++b) {
+      const double* rr = s.r.data() + size_t(b) * N;
+      const double* h = s.h.data() + size_t(b) * N;
+      for (uint32_t i = 0; i < N; ++i)
+        for (uint32_t j = 0; j < N; ++j) s.dV[size_t(i) * N + j] += rr[i] * h[j];
+    }
+    std::vector<double> mean(N, 0.0);
+    std::vector<uint8_t> hit(N, 0);
+    for (uint32_t b = 0; b < B; ++b) {
+      mean[s.k[b]] += s.m[b];
+      hit[s.k[b]] = 1;
+    }
+    s.touched.clear();
+    for (uint32_t k = 0; k < N; ++k) {
+      s.col_mean[k] = p.project[r] ? static_cast<float>(mean[k] / B) : 0.0f;
+      if (hit[k]) s.touched.push_back(k);
+    }
+    apply_v_update(r, 1.0 / B);
+  }
+
+  // Phase 2 (population): exact gradient terms, optional noise, V update.
+  void population_v_update(size_t r) {
+    RunPack& p = *pack_;
+    RunScratch& s = scratch_[r];
+    const uint32_t N = p.N;
+    s.pop = population_gradient_terms(p.problem(r), p.V_of(r), p.A_of(r), s.dV.data());
+    if (p.noise[r] > 0) {
+      const double sd = p.noise[r] / std::sqrt(double(p.batch_size[r]));
+      const uint32_t step = static_cast<uint32_t>(p.step[r]);
+      for (size_t e = 0; e < size_t(N) * N; ++e) s.dV[e] += sd * gradient_noise(p.seed[r], step, 1, e);
+    }
+    for (uint32_t k = 0; k < N; ++k) s.col_mean[k] = p.project[r] ? static_cast<float>(s.pop.mean[k]) : 0.0f;
+    apply_v_update(r, 1.0);
+  }
+
+  void apply_v_update(size_t r, double scale) {
+    RunPack& p = *pack_;
+    RunScratch& s = scratch_[r];
+    float* V = p.V_of(r);
+    const double lr = p.lr_V[r] * scale;
+    bool bad = false;
+    for (size_t e = 0; e < s.dV.size(); ++e) {
+      V[e] = static_cast<float>(V[e] - lr * s.dV[e]);
+      bad |= !(std::fabs(V[e]) <= p.divergence_limit[r]);
+    }
+    if (bad) mark_diverged(r);
+  }
+
+  // Phase 3: gradient gather and fused update of positions [blk*64, blk*64+64) of every column.
+  void update_a_block(uint32_t r, uint32_t blk) {
+    RunPack& p = *pack_;
+    RunScratch& s = scratch_[r];
+    const uint32_t N = p.N, T = p.T;
+    const uint32_t t0 = blk * kBlock, t1 = std::min(T, t0 + kBlock), len = t1 - t0;
+    double* tile = tiles_.data() + size_t(omp_get_thread_num()) * N * kBlock;
+    const bool sampled = p.algorithm != Algorithm::population;
+    const bool thresh = thresholding(r);
+    const bool renorm = renormalizing(r);
+    const Problem& pb = p.problem(r);
+    const uint32_t step = static_cast<uint32_t>(p.step[r]);
+    const double noise_sd = sampled ? 0.0 : p.noise[r] / std::sqrt(double(p.batch_size[r]));
+
+    if (sampled) {
+      for (uint32_t k : s.touched) std::fill(tile + size_t(k) * kBlock, tile + size_t(k) * kBlock + len, 0.0);
+      const uint32_t B = p.batch_size[r];
+      for (uint32_t b = 0; b < B; ++b) {
+        const uint16_t* tok = s.tokens.data() + size_t(b) * T + t0;
+        const double* g = s.g.data() + size_t(b) * N;
+        double* row = tile + size_t(s.k[b]) * kBlock;
+        for (uint32_t i = 0; i < len; ++i) row[i] += g[tok[i]];
+      }
+    }
+    float* A = p.A_of(r);
+    const float limit = p.divergence_limit[r];
+    bool bad = false;
+    auto update_column = [&](uint32_t k, bool touched) {
+      float* a = A + size_t(k) * T + t0;
+      AUpdateRule rule{static_cast<float>(p.lr_A[r]), s.inv_mu[k], s.col_mean[k],
+                       static_cast<float>(p.lr_A[r] * p.lambda[r]), thresh};
+      double colsum = 0;
+      if (sampled) {
+        const double invB = 1.0 / p.batch_size[r];
+        const double* row = tile + size_t(k) * kBlock;
+        for (uint32_t i = 0; i < len; ++i) {
+          const float grad = touched ? static_cast<float>(row[i] * invB) : 0.0f;
+          a[i] = update_attention(a[i], grad, rule);
+          colsum += a[i];
+          bad |= !(std::fabs(a[i]) <= limit);
+        }
+      } else {
+        // Population: dA = base + slope * a + spike * q, formed on the fly (+ noise).
+        const double base = s.pop.base[k], slope = s.pop.slope[k];
+        for (uint32_t i = 0; i < len; ++i) {
+          double grad = base + slope * static_cast<double>(a[i]);
+          if (noise_sd > 0) grad += noise_sd * gradient_noise(p.seed[r], step, 0, size_t(k) * T + t0 + i);
+          tile[i] = grad;
+        }
+        for (uint32_t q = pb.q_ptr[k]; q < pb.q_ptr[k + 1]; ++q)
+          if (pb.q_pos[q] >= t0 && pb.q_pos[q] < t1) tile[pb.q_pos[q] - t0] += s.pop.spike[k] * pb.q_w[q];
+        for (uint32_t i = 0; i < len; ++i) {
+          a[i] = update_attention(a[i], static_cast<float>(tile[i]), rule);
+          colsum += a[i];
+          bad |= !(std::fabs(a[i]) <= limit);
+        }
+      }
+      if (renorm) s.col_sum[size_t(blk) * N + k] = colsum;
+    };
+    if (sampled) {
+      // An untouched column has zero gradient and zero mean: only the threshold or the
+      // renormalisation can change it.
+      size_t next = 0;
+      for (uint32_t k = 0; k < N; ++k) {
+        const bool touched = next < s.touched.size() && s.touched[next] == k;
+        next += touched;
+        if (touched || thresh || renorm) update_column(k, touched);
+      }
+    } else {
+      for (uint32_t k = 0; k < N; ++k) update_column(k, true);
+    }
+    s.bad[blk] = bad;
+  }
+
+  // Phase 4: renormalisation (column sums reduced in block order), divergence, counters.
+  void finish_step(size_t r) {
+    RunPack& p = *pack_;
+    RunScratch& s = scratch_[r];
+    const uint32_t N = p.N, T = p.T;
+    bool bad = std::any_of(s.bad.begin(), s.bad.end(), [](uint8_t x) { return x != 0; });
+    if (!bad && renormalizing(r)) {
+      float* A = p.A_of(r);
+      for (uint32_t k = 0; k < N && !bad; ++k) {
+        double sum = 0;
+        for (uint32_t blk = 0; blk < nblocks_; ++blk) sum += s.col_sum[size_t(blk) * N + k];
+        if (!(sum > 0) || !std::isfinite(sum)) {
+          bad = true;  // a column drained to a non-positive sum: SPEC 5 calls the run diverged
+          break;
+        }
+        const float scale = static_cast<float>(1.0 / sum);
+        float* a = A + size_t(k) * T;
+        for (uint32_t t = 0; t < T; ++t) a[t] *= scale;
+      }
+    }
+    p.step[r] += 1;
+    p.samples[r] += p.batch_size[r];
+    if (bad) mark_diverged(r);
+  }
+
+  void mark_diverged(size_t r) {
+    RunPack& p = *pack_;
+    if (p.status[r] == RunStatus::diverged) return;
+    p.status[r] = RunStatus::diverged;
+    p.diverged_step[r] = p.step[r];
+  }
+
+  int threads_;
+  RunPack* pack_ = nullptr;
+  uint32_t nblocks_ = 0;
+  std::vector<RunScratch> scratch_;
+  std::vector<Item> sample_items_, block_items_;
+  std::vector<double> tiles_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+}  // namespace scb
