@@ -36,8 +36,8 @@ void check_fits(const Config& cfg, Device device) {
     const uint64_t avail = available_host_memory();
     if (avail > 0 && f.total() > avail)
       throw ConfigError(fmt::format(
-          "problem.T: this run needs {:.2f} GiB (A is T x N floats, plus B x T tokens) but only {:.2f} GiB of memory is available; "
-          "reduce problem.T, problem.N or train.batch_size",
+          "problem: this run needs {:.2f} GiB (A is T x N floats, plus B x T tokens and N x N tables) but only {:.2f} GiB "
+          "of memory is available; reduce problem.T, problem.N or train.batch_size",
           f.total() / 1073741824.0, avail / 1073741824.0));
   }
 }
@@ -51,8 +51,8 @@ int run_train(const TrainArgs& args) {
     device = parse_device(args.device);
     if (args.threads < 0) throw ConfigError("--threads: expected a positive integer (0 = all cores)");
     cfg = load_config(args);
+    check_fits(cfg, device);  // before the problem's own N x N tables are allocated
     pb = make_problem(cfg);
-    check_fits(cfg, device);
     backend = make_backend(device, args.threads);
     if (!args.out.empty()) prepare_output_dir(args.out);
   } catch (const ConfigError& e) {

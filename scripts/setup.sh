@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages scb-engine needs (only those missing). Needs root or sudo.
+set -euo pipefail
+PKGS="cmake ninja-build g++ libgtest-dev libbenchmark-dev nlohmann-json3-dev libfmt-dev libcli11-dev python3-matplotlib python3-pandas python3-numpy"
+missing=""
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
