@@ -173,7 +173,11 @@ class CpuBackend final : public Backend {
     if (p.noise[r] > 0) {
       const double sd = p.noise[r] / std::sqrt(double(p.batch_size[r]));
       const uint32_t step = static_cast<uint32_t>(p.step[r]);
-      for (size_t e = 0; e < size_t(N) * N; ++e) s.dV[e] += sd * gradient_noise(p.seed[r], step, 1, e);
+      double z[4];
+      for (size_t e = 0; e < size_t(N) * N; ++e) {
+        if ((e & 3u) == 0) gradient_noise_block(p.seed[r], step, 1, static_cast<uint32_t>(e >> 2), z);
+        s.dV[e] += sd * z[e & 3u];
+      }
     }
     for (uint32_t k = 0; k < N; ++k) s.col_mean[k] = p.project[r] ? static_cast<float>(s.pop.mean[k]) : 0.0f;
     apply_v_update(r, 1.0);
@@ -236,10 +240,18 @@ class CpuBackend final : public Backend {
       } else {
         // Population: dA = base + slope * a + spike * q, formed on the fly (+ noise).
         const double base = s.pop.base[k], slope = s.pop.slope[k];
-        for (uint32_t i = 0; i < len; ++i) {
-          double grad = base + slope * static_cast<double>(a[i]);
-          if (noise_sd > 0) grad += noise_sd * gradient_noise(p.seed[r], step, 0, size_t(k) * T + t0 + i);
-          tile[i] = grad;
+        for (uint32_t i = 0; i < len; ++i) tile[i] = base + slope * static_cast<double>(a[i]);
+        if (noise_sd > 0) {
+          double z[4];
+          uint64_t cached = ~uint64_t{0};
+          for (uint32_t i = 0; i < len; ++i) {
+            const uint64_t index = uint64_t(k) * T + t0 + i;
+            if ((index >> 2) != cached) {
+              cached = index >> 2;
+              gradient_noise_block(p.seed[r], step, 0, static_cast<uint32_t>(cached), z);
+            }
+            tile[i] += noise_sd * z[index & 3u];
+          }
         }
         for (uint32_t q = pb.q_ptr[k]; q < pb.q_ptr[k + 1]; ++q)
           if (pb.q_pos[q] >= t0 && pb.q_pos[q] < t1) tile[pb.q_pos[q] - t0] += s.pop.spike[k] * pb.q_w[q];

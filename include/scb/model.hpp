@@ -93,15 +93,25 @@ SCB_HD float update_attention(float a, float grad, const AUpdateRule& rule) {
 
 namespace scb {
 
-// Standard normal for coordinate `index` of gradient-noise matrix `matrix` (0 = A, 1 = V) at
-// `step` (population simulation): Box-Muller on a Philox block, two normals per block.
+// Gradient noise of the population simulation: coordinates 4*block .. 4*block+3 of matrix
+// `matrix` (0 = A by columns, 1 = V row-major) at `step` get four standard normals from one
+// Philox block by Box-Muller on 32-bit uniforms (tails cut at 6.66 sigma; 2^-32 resolution).
+SCB_HD void gradient_noise_block(uint64_t seed, uint32_t step, uint32_t matrix, uint32_t block, double z[4]) {
+  const Philox4 w = philox(seed, block, matrix, step, kStreamNoise);
+  for (int pair = 0; pair < 2; ++pair) {
+    const double u1 = (static_cast<double>(w.v[2 * pair]) + 0.5) * 0x1.0p-32;
+    const double u2 = (static_cast<double>(w.v[2 * pair + 1]) + 0.5) * 0x1.0p-32;
+    const double radius = sqrt(-2.0 * log(u1));
+    const double angle = 6.283185307179586476925 * u2;
+    z[2 * pair] = radius * cos(angle);
+    z[2 * pair + 1] = radius * sin(angle);
+  }
+}
+
 SCB_HD double gradient_noise(uint64_t seed, uint32_t step, uint32_t matrix, uint64_t index) {
-  const Philox4 w = philox(seed, static_cast<uint32_t>(index >> 1), matrix, step, kStreamNoise);
-  const double u1 = uniform_open01(w.v[0], w.v[1]);
-  const double u2 = uniform_open01(w.v[2], w.v[3]);
-  const double radius = sqrt(-2.0 * log(u1));
-  const double angle = 6.283185307179586476925 * u2;
-  return (index & 1u) ? radius * sin(angle) : radius * cos(angle);
+  double z[4];
+  gradient_noise_block(seed, step, matrix, static_cast<uint32_t>(index >> 2), z);
+  return z[index & 3u];
 }
 
 }  // namespace scb

@@ -21,7 +21,7 @@ struct Philox4 {
 enum Stream : uint32_t {
   kStreamTokens = 0,     // x_1..x_T: c0 = t/4, lane t%4; c1 = sample; c2 = step   (train.seed)
   kStreamSampleMeta = 1, // per sample: v0 -> query token k, v1 -> position s, v2 -> output x_o
-  kStreamNoise = 2,      // population noise: c0 = pair index, c1 = 0 for A, 1 for V; c2 = step
+  kStreamNoise = 2,      // population noise: c0 = coordinate / 4, c1 = 0 for A, 1 for V; c2 = step
   kStreamPDirichlet = 16,  // problem: Gamma draws for P[i][j]: c0 = attempt, c1 = i, c2 = j
   kStreamQSupport = 17,    // problem: support of q^(k): c0 = draw, c1 = k
   kStreamQWeights = 18,    // problem: Dirichlet weights of q^(k): c0 = attempt, c1 = slot, c2 = k
