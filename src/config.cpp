@@ -39,7 +39,7 @@ const std::vector<KeySpec>& schema() {
       {"problem.window", Kind::integer, 0, 0, 4294967295.0},
       {"problem.weights", Kind::choice, "uniform", 0, 0, false, {"uniform", "dirichlet"}},
       {"problem.weights_alpha", Kind::number, 1.0, 0, 1e6, true},
-      {"model.attention", Kind::choice, "linear", 0, 0, false, {"linear"}},
+      {"model.attention", Kind::choice, "linear", 0, 0, false, {"linear", "softmax"}},
       {"model.init", Kind::special, "stationary"},
       {"train.algorithm", Kind::choice, "proximal", 0, 0, false, {"sgd", "proximal", "population"}},
       {"train.steps", Kind::integer, 16000, 0, kBig},
@@ -125,9 +125,18 @@ void check_value(const KeySpec& k, const json& v) {
     case Kind::special:
       if (path == "problem.P") {
         if (v.is_object()) {
-          if (v.size() != 1 || !v.contains("dirichlet") || !v["dirichlet"].is_number() ||
+          if (!v.contains("dirichlet") || !v["dirichlet"].is_number() ||
               !(v["dirichlet"].get<double>() > 0) || !std::isfinite(v["dirichlet"].get<double>()))
             throw ConfigError(fmt::format("problem.P: expected {{\"dirichlet\": alpha > 0}}, an N x N array or a .npy path, got {}", show(v)));
+          for (auto it = v.begin(); it != v.end(); ++it)
+            if (it.key() != "dirichlet" && it.key() != "mix" && it.key() != "rho")
+              throw ConfigError(fmt::format("problem.P.{}: unknown key (allowed: dirichlet, mix, rho)", it.key()));
+          if (v.contains("mix") != v.contains("rho"))
+            throw ConfigError("problem.P: \"mix\" (an N x N array or .npy path) and \"rho\" (in [0, 1]) go together");
+          if (v.contains("rho") && (!v["rho"].is_number() || !(v["rho"].get<double>() >= 0 && v["rho"].get<double>() <= 1)))
+            throw ConfigError(fmt::format("problem.P.rho: expected a number in [0, 1], got {}", show(v["rho"])));
+          if (v.contains("mix") && !v["mix"].is_array() && !v["mix"].is_string())
+            throw ConfigError(fmt::format("problem.P.mix: expected an N x N array or a .npy path, got {}", show(v["mix"])));
         } else if (!v.is_array() && !v.is_string()) {
           throw ConfigError(fmt::format("problem.P: expected {{\"dirichlet\": alpha > 0}}, an N x N array or a .npy path, got {}", show(v)));
         }
@@ -267,7 +276,7 @@ Config resolve_config(const json& user, const std::filesystem::path& base_dir) {
   pc.weights_alpha = get("problem.weights_alpha").get<double>();
 
   ModelConfig& mc = c.model;
-  mc.attention = Attention::linear;
+  mc.attention = get("model.attention").get<std::string>() == "softmax" ? Attention::softmax : Attention::linear;
   const json& init = get("model.init");
   if (init.is_string()) {
     mc.init = init.get<std::string>() == "uniform" ? Init::uniform : Init::stationary;
@@ -309,6 +318,9 @@ Config resolve_config(const json& user, const std::filesystem::path& base_dir) {
     throw ConfigError("problem.window: only used with problem.support = \"recent\"; remove it or set the support");
   if (pc.P.is_string() && pc.P.get<std::string>().empty())
     throw ConfigError("problem.P: the path is empty");
+  if (mc.attention == Attention::softmax && tc.algorithm == Algorithm::proximal)
+    throw ConfigError("train.algorithm: \"proximal\" soft-thresholds attention weights and needs model.attention = \"linear\"; "
+                      "softmax attention trains with \"sgd\" or \"population\"");
   if (tc.noise > 0 && tc.algorithm != Algorithm::population)
     throw ConfigError("train.noise: only used with train.algorithm = \"population\" (real minibatches have their own noise)");
   c.resolved = std::move(resolved);

@@ -7,6 +7,9 @@
 //   3. per (run, block of positions): gather the A-gradient from g in sample order and apply
 //      the fused update (projection, preconditioning, soft-threshold) while writing A once;
 //      column sums for renormalisation are summed per block and reduced in block order.
+// Softmax attention (a^(k) = softmax(w^(k))) trains the logits held in pack.A and keeps the
+// attention itself in a cache refreshed after each update of a column; dl/dw = a (dl/da - a.dl/da),
+// where a.dl/da = h.g for one sample, so the same gathers serve both variants.
 #include <omp.h>
 
 #include <algorithm>
@@ -28,6 +31,9 @@ struct RunScratch {
   std::vector<uint32_t> counts;   // B x N
   std::vector<uint32_t> k;        // B query tokens
   std::vector<double> m;          // B: (1/T) sum_j g_j c_j, the sample's projection mean
+  std::vector<double> hg;         // B: h.g (softmax: a . dl/da of the sample)
+  std::vector<float> attn;        // softmax: N x T attention softmax(w), by columns
+  std::vector<double> col_hg;     // softmax: per column, sum over its samples of h.g / B
   std::vector<float> col_mean;    // N
   std::vector<float> inv_mu;      // N
   std::vector<uint32_t> touched;  // columns some sample queried this step
@@ -60,9 +66,15 @@ class CpuBackend final : public Backend {
         s.counts.resize(size_t(B) * N);
         s.k.resize(B);
         s.m.resize(B);
+        s.hg.resize(B);
         for (uint32_t b = 0; b < B; ++b) sample_items_.push_back({uint32_t(r), b});
       }
       s.col_mean.resize(N);
+      if (pack.attention == Attention::softmax) {
+        s.attn.resize(size_t(N) * T);
+        s.col_hg.assign(N, 0.0);
+        for (uint32_t k = 0; k < N; ++k) refresh_attention(r, k);
+      }
       s.inv_mu.resize(N);
       const Problem& pb = pack.problem(r);
       for (uint32_t k = 0; k < N; ++k) s.inv_mu[k] = pack.precondition[r] ? float(1.0 / pb.mu[k]) : 1.0f;
@@ -102,7 +114,7 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for schedule(dynamic) num_threads(threads_)
     for (size_t i = 0; i < runs.size(); ++i) {
       const uint32_t r = runs[i];
-      out[i] = compute_metrics(p.problem(r), p.V_of(r), p.A_of(r));
+      out[i] = compute_metrics(p.problem(r), p.V_of(r), attention(r));
       out[i].step = p.step[r];
       out[i].samples = p.samples[r];
     }
@@ -116,13 +128,23 @@ class CpuBackend final : public Backend {
     uint32_t run, index;
   };
 
+  bool softmax() const { return pack_->attention == Attention::softmax; }
+  // The attention a^(k) the model applies: A itself, or softmax of the logits in A.
+  const float* attention(size_t r) const {
+    return softmax() ? scratch_[r].attn.data() : pack_->A_of(r);
+  }
+  void refresh_attention(size_t r, uint32_t k) {
+    const uint32_t T = pack_->T;
+    softmax_column(pack_->A_of(r) + size_t(k) * T, T, scratch_[r].attn.data() + size_t(k) * T);
+  }
+
   bool thresholding(size_t r) const {
     const RunPack& p = *pack_;
-    return p.algorithm != Algorithm::sgd && p.step[r] >= p.stage1_steps[r] && p.lambda[r] > 0;
+    return p.algorithm != Algorithm::sgd && !softmax() && p.step[r] >= p.stage1_steps[r] && p.lambda[r] > 0;
   }
   bool renormalizing(size_t r) const {
     const RunPack& p = *pack_;
-    return p.algorithm != Algorithm::sgd && p.step[r] >= p.stage1_steps[r] && p.renormalize[r];
+    return p.algorithm != Algorithm::sgd && !softmax() && p.step[r] >= p.stage1_steps[r] && p.renormalize[r];
   }
 
   // Phase 1: one sample of run r.
@@ -131,11 +153,18 @@ class CpuBackend final : public Backend {
     RunScratch& s = scratch_[r];
     const uint32_t N = p.N, T = p.T;
     const SampleResult res = forward_sample(
-        p.problem(r).view(), p.V_of(r), p.A_of(r), p.seed[r], static_cast<uint32_t>(p.step[r]), b,
+        p.problem(r).view(), p.V_of(r), attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]), b,
         s.tokens.data() + size_t(b) * T, s.h.data() + size_t(b) * N, s.counts.data() + size_t(b) * N,
         s.r.data() + size_t(b) * N, s.g.data() + size_t(b) * N);
     s.m[b] = res.a_mean;
     s.k[b] = res.k;
+    if (softmax()) {
+      const double* h = s.h.data() + size_t(b) * N;
+      const double* g = s.g.data() + size_t(b) * N;
+      double hg = 0;
+      for (uint32_t j = 0; j < N; ++j) hg += h[j] * g[j];
+      s.hg[b] = hg;
+    }
   }
 
   // Phase 2 (sampled algorithms): dV, projection means, V update, in sample order.
@@ -156,6 +185,12 @@ class CpuBackend final : public Backend {
       mean[s.k[b]] += s.m[b];
       hit[s.k[b]] = 1;
     }
+    if (softmax()) {
+      std::fill(s.col_hg.begin(), s.col_hg.end(), 0.0);
+      for (uint32_t b = 0; b < B; ++b) s.col_hg[s.k[b]] += s.hg[b];
+      for (double& x : s.col_hg) x /= B;
+      std::fill(mean.begin(), mean.end(), 0.0);  // the logit gradient has zero mean already
+    }
     s.touched.clear();
     for (uint32_t k = 0; k < N; ++k) {
       s.col_mean[k] = p.project[r] ? static_cast<float>(mean[k] / B) : 0.0f;
@@ -169,7 +204,7 @@ class CpuBackend final : public Backend {
     RunPack& p = *pack_;
     RunScratch& s = scratch_[r];
     const uint32_t N = p.N;
-    s.pop = population_gradient_terms(p.problem(r), p.V_of(r), p.A_of(r), s.dV.data());
+    s.pop = population_gradient_terms(p.problem(r), p.V_of(r), attention(r), s.dV.data());
     if (p.noise[r] > 0) {
       const double sd = p.noise[r] / std::sqrt(double(p.batch_size[r]));
       const uint32_t step = static_cast<uint32_t>(p.step[r]);
@@ -179,7 +214,8 @@ class CpuBackend final : public Backend {
         s.dV[e] += sd * z[e & 3u];
       }
     }
-    for (uint32_t k = 0; k < N; ++k) s.col_mean[k] = p.project[r] ? static_cast<float>(s.pop.mean[k]) : 0.0f;
+    for (uint32_t k = 0; k < N; ++k)
+      s.col_mean[k] = p.project[r] && !softmax() ? static_cast<float>(s.pop.mean[k]) : 0.0f;
     apply_v_update(r, 1.0);
   }
 
@@ -221,6 +257,7 @@ class CpuBackend final : public Backend {
       }
     }
     float* A = p.A_of(r);
+    const float* attn = softmax() ? s.attn.data() : nullptr;
     const float limit = p.divergence_limit[r];
     bool bad = false;
     auto update_column = [&](uint32_t k, bool touched) {
@@ -231,8 +268,10 @@ class CpuBackend final : public Backend {
       if (sampled) {
         const double invB = 1.0 / p.batch_size[r];
         const double* row = tile + size_t(k) * kBlock;
+        const float* ak = attn ? attn + size_t(k) * T + t0 : nullptr;
         for (uint32_t i = 0; i < len; ++i) {
-          const float grad = touched ? static_cast<float>(row[i] * invB) : 0.0f;
+          float grad = touched ? static_cast<float>(row[i] * invB) : 0.0f;
+          if (ak) grad = touched ? static_cast<float>(ak[i] * (row[i] * invB - s.col_hg[k])) : 0.0f;
           a[i] = update_attention(a[i], grad, rule);
           colsum += a[i];
           bad |= !(std::fabs(a[i]) <= limit);
@@ -240,7 +279,8 @@ class CpuBackend final : public Backend {
       } else {
         // Population: dA = base + slope * a + spike * q, formed on the fly (+ noise).
         const double base = s.pop.base[k], slope = s.pop.slope[k];
-        for (uint32_t i = 0; i < len; ++i) tile[i] = base + slope * static_cast<double>(a[i]);
+        const float* ak = attn ? attn + size_t(k) * T + t0 : a;  // the attention, not the logits
+        for (uint32_t i = 0; i < len; ++i) tile[i] = base + slope * static_cast<double>(ak[i]);
         if (noise_sd > 0) {
           double z[4];
           uint64_t cached = ~uint64_t{0};
@@ -255,6 +295,8 @@ class CpuBackend final : public Backend {
         }
         for (uint32_t q = pb.q_ptr[k]; q < pb.q_ptr[k + 1]; ++q)
           if (pb.q_pos[q] >= t0 && pb.q_pos[q] < t1) tile[pb.q_pos[q] - t0] += s.pop.spike[k] * pb.q_w[q];
+        if (attn)  // dL/dw = a (dL/da - a . dL/da); the noise is noise on dL/da
+          for (uint32_t i = 0; i < len; ++i) tile[i] = static_cast<double>(ak[i]) * (tile[i] - s.pop.a_dot[k]);
         for (uint32_t i = 0; i < len; ++i) {
           a[i] = update_attention(a[i], static_cast<float>(tile[i]), rule);
           colsum += a[i];
@@ -297,6 +339,12 @@ class CpuBackend final : public Backend {
         float* a = A + size_t(k) * T;
         for (uint32_t t = 0; t < T; ++t) a[t] *= scale;
       }
+    }
+    if (!bad && softmax()) {
+      if (p.algorithm == Algorithm::population)
+        for (uint32_t k = 0; k < N; ++k) refresh_attention(r, k);
+      else
+        for (uint32_t k : s.touched) refresh_attention(r, k);
     }
     p.step[r] += 1;
     p.samples[r] += p.batch_size[r];

@@ -73,11 +73,14 @@ void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, cons
     for (uint32_t s = pb.q_ptr[k]; s < pb.q_ptr[k + 1]; ++s) Q[uint64_t(pb.q_pos[s]) * N + k] = pb.q_w[s];
   write_npy(dir / "Q.npy", {T, N}, Q.data());
   write_npy(dir / "V.npy", {N, N}, pack.V_of(r));
-  std::vector<float> A(T * N);
-  const float* a = pack.A_of(r);
-  for (uint64_t k = 0; k < N; ++k)
-    for (uint64_t t = 0; t < T; ++t) A[t * N + k] = a[k * T + t];
-  write_npy(dir / "A.npy", {T, N}, A.data());
+  auto write_by_rows = [&](const char* name, const float* by_columns) {  // T x N, C order
+    std::vector<float> rows(T * N);
+    for (uint64_t k = 0; k < N; ++k)
+      for (uint64_t t = 0; t < T; ++t) rows[t * N + k] = by_columns[k * T + t];
+    write_npy(dir / name, {T, N}, rows.data());
+  };
+  write_by_rows("A.npy", attention_matrix(pack, r).data());
+  if (pack.attention == Attention::softmax) write_by_rows("W.npy", pack.A_of(r));  // the logits
 }
 
 uint64_t available_host_memory() {

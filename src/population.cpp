@@ -103,7 +103,7 @@ AttentionGradientTerms population_gradient_terms(const Problem& pb, const Real* 
   const double* mu = pb.mu.data();
   const VTerms v = v_terms(pb, V);
   AttentionGradientTerms g{std::vector<double>(N), std::vector<double>(N), std::vector<double>(N),
-                           std::vector<double>(N)};
+                           std::vector<double>(N), std::vector<double>(N)};
   double alpha = 0, beta = 0, gamma = 0, delta = 0;
   for (uint32_t k = 0; k < N; ++k) {
     const ColumnTerms c = full_column_terms(pb, A, k);
@@ -116,6 +116,7 @@ AttentionGradientTerms population_gradient_terms(const Problem& pb, const Real* 
     g.slope[k] = mu[k] * v.c3;
     g.spike[k] = -mu[k] * v.c1;
     g.mean[k] = g.base[k] + (g.slope[k] * c.sa + g.spike[k] * c.sq) / T;
+    g.a_dot[k] = g.base[k] * c.sa + g.slope[k] * c.n2 + g.spike[k] * c.qa;
   }
   if (dV) {
     // Exact derivative of the SPEC 4 formula:

@@ -278,6 +278,13 @@ std::shared_ptr<const Problem> make_problem(const Config& cfg) {
       for (uint32_t i = 0; i < N; ++i) s += P[size_t(i) * N + j] = gamma_draw(pc.seed, alpha, kStreamPDirichlet, i, j);
       for (uint32_t i = 0; i < N; ++i) P[size_t(i) * N + j] /= s;
     }
+    if (pc.P.contains("mix")) {
+      // Correlated task: P = rho * P_mix + (1 - rho) * (the Dirichlet draw of this seed).
+      std::vector<double> mix = load_matrix(pc.P["mix"], N, N, cfg.base_dir, "problem.P.mix");
+      validate_transition_matrix(mix, N, "problem.P.mix");
+      const double rho = pc.P["rho"].get<double>();
+      for (size_t e = 0; e < P.size(); ++e) P[e] = rho * mix[e] + (1 - rho) * P[e];
+    }
   } else {
     P = load_matrix(pc.P, N, N, cfg.base_dir, "problem.P");
   }

@@ -83,12 +83,25 @@ void RunPack::add_run(const Config& cfg, std::shared_ptr<const Problem> pb) {
   V.resize(V.size() + size_t(N) * N);
   A.resize(A.size() + size_t(N) * T);
   initial_parameters(cfg, *problems[index], V_of(r), A_of(r));
+  if (attention == Attention::softmax) {
+    // Softmax attention trains logits w with softmax(w) = the initial attention.
+    float* w = A_of(r);
+    for (size_t e = 0; e < size_t(N) * T; ++e) w[e] = std::log(std::max(w[e], 1e-30f));
+  }
+}
+
+std::vector<float> attention_matrix(const RunPack& pack, size_t r) {
+  const float* A = pack.A_of(r);
+  std::vector<float> a(A, A + size_t(pack.N) * pack.T);
+  if (pack.attention == Attention::softmax)
+    for (uint32_t k = 0; k < pack.N; ++k) softmax_column(A + size_t(k) * pack.T, pack.T, a.data() + size_t(k) * pack.T);
+  return a;
 }
 
 RunFootprint run_footprint(const Config& cfg) {
   const uint64_t N = cfg.problem.N, T = cfg.problem.T, B = cfg.train.batch_size;
   RunFootprint f;
-  f.parameters = 4 * (N * N + N * T);
+  f.parameters = 4 * (N * N + N * T) * (cfg.model.attention == Attention::softmax ? 2 : 1);
   if (cfg.train.algorithm == Algorithm::population) {
     f.scratch = 8 * N * N + 16 * N + 8 * N * ((T + 63) / 64);
   } else {

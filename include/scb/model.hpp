@@ -118,6 +118,17 @@ SCB_HD double gradient_noise(uint64_t seed, uint32_t step, uint32_t matrix, uint
 
 namespace scb {
 
+// a = softmax(w) over one column of logits (the softmax attention variant), in float with a
+// double sum; the same function produces the trained attention and the saved A.npy.
+SCB_HD void softmax_column(const float* w, uint32_t T, float* a) {
+  float m = w[0];
+  for (uint32_t t = 1; t < T; ++t) m = w[t] > m ? w[t] : m;
+  double s = 0;
+  for (uint32_t t = 0; t < T; ++t) s += static_cast<double>(expf(w[t] - m));
+  const float inv = static_cast<float>(1.0 / s);
+  for (uint32_t t = 0; t < T; ++t) a[t] = expf(w[t] - m) * inv;
+}
+
 // Per-sample residual and back-projected residual of SPEC 3:
 // r = V h - e_{x_o},  g = V^T r  (V row-major N x N). Work: 2 N^2.
 template <typename Real>

@@ -16,8 +16,9 @@ double population_loss(const Problem& pb, const Real* V, const Real* A);
 // dL/da^(k)_t = base[k] + slope[k] * a_t + spike[k] * q^(k)_t: the A-gradient is affine in a
 // plus a multiple of q, so a backend can form it on the fly in its update pass (no T x N buffer).
 // mean[k] is its mean over positions (for the projection).
+// a_dot[k] = sum_t a_t dL/da^(k)_t, which the softmax variant needs for dL/dw = a (dL/da - a_dot).
 struct AttentionGradientTerms {
-  std::vector<double> base, slope, spike, mean;
+  std::vector<double> base, slope, spike, mean, a_dot;
 };
 
 // Fills dV (N x N row-major, may be null) and returns the per-column terms of dA.

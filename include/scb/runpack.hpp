@@ -35,7 +35,8 @@ struct RunPack {
   std::vector<RunStatus> status;
   std::vector<int64_t> diverged_step; // -1 unless diverged
   std::vector<float> V;               // run r: V[r*N*N + i*N + j]
-  std::vector<float> A;               // run r: A[r*N*T + k*T + t]  (column a^(k) contiguous)
+  std::vector<float> A;               // run r: A[r*N*T + k*T + t]  (column a^(k) contiguous);
+                                      // softmax attention: the logits w, a^(k) = softmax(w^(k))
 
   size_t size() const { return seed.size(); }
   const Problem& problem(size_t r) const { return *problems[problem_index[r]]; }
@@ -49,6 +50,9 @@ struct RunPack {
   // initial parameters from model.init (stationary, uniform, or files).
   void add_run(const Config& cfg, std::shared_ptr<const Problem> problem);
 };
+
+// The attention matrix of run r by columns (A itself, or softmax of the logits).
+std::vector<float> attention_matrix(const RunPack& pack, size_t r);
 
 // Whether two configs can share a pack.
 bool same_pack_shape(const Config& a, const Config& b);
