@@ -26,7 +26,7 @@ struct TrainArgs {
 // Everything that can be wrong with the input is checked here, before any output exists.
 Config load_config(const TrainArgs& args) {
   nlohmann::json doc = load_json_file(args.config);
-  for (const std::string& s : args.sets) apply_override(doc, s);
+  for (const std::string& s : args.sets) apply_override(doc, s, std::filesystem::current_path());
   return resolve_config(doc, std::filesystem::absolute(args.config).parent_path());
 }
 

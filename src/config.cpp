@@ -231,7 +231,25 @@ json load_json_file(const std::filesystem::path& path) {
   return parse_json_text(ss.str(), path.string());
 }
 
-void apply_override(json& doc, const std::string& assignment) {
+namespace {
+
+// Makes relative .npy paths inside a value of a path-carrying key absolute against base.
+void absolutize_paths(const std::string& key, json& value, const std::filesystem::path& base) {
+  auto fix = [&](json& v) {
+    if (v.is_string() && !v.get<std::string>().empty() && std::filesystem::path(v.get<std::string>()).is_relative())
+      v = (base / v.get<std::string>()).lexically_normal().string();
+  };
+  if (key == "problem.P" || key == "problem.Q_matrix") {
+    fix(value);
+    if (value.is_object() && value.contains("mix")) fix(value["mix"]);
+  } else if (key == "model.init" && value.is_object()) {
+    for (auto& [k, v] : value.items()) fix(v);
+  }
+}
+
+}  // namespace
+
+void apply_override(json& doc, const std::string& assignment, const std::filesystem::path& path_base) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw ConfigError(fmt::format("--set {}: expected key=value with a dotted key such as train.lambda=0.01", assignment));
@@ -248,6 +266,7 @@ void apply_override(json& doc, const std::string& assignment) {
   } catch (const json::parse_error&) {
     value = text;  // bare words are strings: --set train.algorithm=sgd
   }
+  if (!path_base.empty()) absolutize_paths(key, value, path_base);
   set_dotted(doc, key, std::move(value));
 }
 

@@ -77,8 +77,11 @@ nlohmann::json default_config_json();
 nlohmann::json parse_json_text(const std::string& text, const std::string& origin);
 nlohmann::json load_json_file(const std::filesystem::path& path);
 
-// Applies one "--set a.b.c=value" (value parsed as JSON, else taken as a string).
-void apply_override(nlohmann::json& doc, const std::string& assignment);
+// Applies one "--set a.b.c=value" (value parsed as JSON, else taken as a string). Relative file
+// paths in the value (problem.P, problem.Q_matrix, problem.P.mix, model.init.V/A) are made
+// absolute against `path_base` (the user's working directory) when it is not empty.
+void apply_override(nlohmann::json& doc, const std::string& assignment,
+                    const std::filesystem::path& path_base = {});
 // Sets a dotted key in a document, creating objects on the way.
 void set_dotted(nlohmann::json& doc, const std::string& dotted, nlohmann::json value);
 
