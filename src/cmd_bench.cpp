@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -96,6 +97,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// CPU seconds used by the whole process (all threads): on a loaded machine the CPU time of a
+// single-threaded measurement is far steadier than its wall time.
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 std::array<double, 3> load_average() {
   std::array<double, 3> l{-1, -1, -1};
   std::ifstream in("/proc/loadavg");
@@ -140,7 +149,11 @@ Config bench_config(uint64_t N, uint64_t T, uint64_t B, uint64_t seed, const std
 
 // The token-drawing limit: draw_token_block over T positions of whole samples, nothing else
 // (the words are summed so the work cannot be elided). Sample-tokens per second.
-double token_limit(const ProblemView& pv, uint32_t T, int threads, double seconds, uint32_t& round) {
+struct Rate {
+  double wall = 0, cpu = 0;  // per wall second, per CPU second of the process
+};
+
+Rate token_limit(const ProblemView& pv, uint32_t T, int threads, double seconds, uint32_t& round) {
   const uint32_t per_thread = std::max<uint32_t>(1, static_cast<uint32_t>(std::ceil(2.0e5 / T)));
   const uint32_t samples = per_thread * static_cast<uint32_t>(threads);
   std::vector<uint64_t> sink(size_t(samples) * 8, 0);
@@ -156,6 +169,7 @@ double token_limit(const ProblemView& pv, uint32_t T, int threads, double second
   };
   uint64_t tokens = 0;
   const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = process_cpu_seconds();
   double elapsed = 0;
   do {
     if (threads == 1) {
@@ -171,7 +185,7 @@ double token_limit(const ProblemView& pv, uint32_t T, int threads, double second
   uint64_t total = 0;
   for (uint64_t s : sink) total += s;
   if (total == 42) std::fputs("", stderr);  // keeps the sums alive
-  return double(tokens) / elapsed;
+  return Rate{double(tokens) / elapsed, double(tokens) / std::max(process_cpu_seconds() - c0, 1e-9)};
 }
 
 struct PeerInfo {
@@ -307,7 +321,13 @@ int run_bench(const BenchArgs& args) {
                       {"omp_max_threads", all_threads},
                       {"memory_available_bytes", available_host_memory()},
                       {"load_average_start", {l[0], l[1], l[2]}}};
+    int git_rc = 0;
+    std::string git = capture("git -C " + shell_quote(std::filesystem::path(__FILE__).parent_path().string()) +
+                                  " describe --always --dirty 2>/dev/null",
+                              git_rc);
+    git = git.substr(0, git.find('\n'));
     doc["build"] = {{"compiler", __VERSION__},
+                    {"git", git_rc == 0 ? git : "unknown"},
 #if defined(NDEBUG)
                     {"optimised", true},
 #else
@@ -381,12 +401,15 @@ int run_bench(const BenchArgs& args) {
             }
             std::shared_ptr<const Problem> pb;
             double lim1 = 0, limA = 0;
-            std::vector<double> lim1s, limAs;
+            std::vector<double> lim1s, limAs, lim1_cpu;
             const double limit_budget = std::clamp(args.seconds / args.reps * 0.2, 0.02, 0.25);
             if (skip.empty()) {
               pb = problem_for(N, T);
-              lim1 = token_limit(pb->view(), uint32_t(T), 1, limit_budget, limit_round);
-              limA = all_threads > 1 ? token_limit(pb->view(), uint32_t(T), all_threads, limit_budget, limit_round) : lim1;
+              const Rate l1 = token_limit(pb->view(), uint32_t(T), 1, limit_budget, limit_round);
+              lim1 = l1.wall;
+              lim1_cpu.push_back(l1.cpu);
+              limA = all_threads > 1 ? token_limit(pb->view(), uint32_t(T), all_threads, limit_budget, limit_round).wall
+                                     : lim1;
               // A step costs at least its token drawing, and the engine stays under ~40% of the
               // limit: skip what would take longer than --max-step-seconds per step.
               const double tokens = double(R) * B * T;
@@ -425,14 +448,18 @@ int run_bench(const BenchArgs& args) {
             }
             const bool sync = device != Device::cpu;
             const std::vector<uint32_t> run0{0};
+            std::vector<double> per_step, per_step_cpu;
             auto timed_steps = [&](int64_t K) {
               const auto t0 = std::chrono::steady_clock::now();
+              const double c0 = process_cpu_seconds();
               for (int64_t i = 0; i < K; ++i) backend->step();
               if (sync) backend->evaluate(run0);  // a device backend's steps are asynchronous
+              per_step_cpu.push_back((process_cpu_seconds() - c0) / double(K));
               return seconds_since(t0) / double(K);
             };
             timed_steps(1);  // first touch of the scratch, thread pool start-up
             const double warm = timed_steps(1);
+            per_step_cpu.clear();
             int reps = args.reps;
             int64_t K = args.steps > 0 ? args.steps
                                        : std::max<int64_t>(1, std::llround(args.seconds / args.reps / std::max(warm, 1e-7)));
@@ -441,15 +468,16 @@ int run_bench(const BenchArgs& args) {
               K = 1;
               rec["capped"] = fmt::format("one step took {:.2f} s > --max-step-seconds: one repetition of one step", warm);
             }
-            std::vector<double> per_step;
             lim1s.push_back(lim1);
             limAs.push_back(limA);
             for (int rep = 0; rep < reps; ++rep) {
               per_step.push_back(timed_steps(K));
               if (rep + 1 < reps || reps == 1) {  // the limit between repetitions, as close in time as the steps
-                lim1s.push_back(token_limit(pb->view(), uint32_t(T), 1, limit_budget, limit_round));
+                const Rate l1 = token_limit(pb->view(), uint32_t(T), 1, limit_budget, limit_round);
+                lim1s.push_back(l1.wall);
+                lim1_cpu.push_back(l1.cpu);
                 limAs.push_back(all_threads > 1
-                                    ? token_limit(pb->view(), uint32_t(T), all_threads, limit_budget, limit_round)
+                                    ? token_limit(pb->view(), uint32_t(T), all_threads, limit_budget, limit_round).wall
                                     : lim1s.back());
               }
             }
@@ -471,15 +499,20 @@ int run_bench(const BenchArgs& args) {
                              {"steps_per_s", 1.0 / step_s},
                              {"run_steps_per_s", double(R) / step_s},
                              {"sample_tokens_per_s", tok_s},
+                             {"cpu_seconds_per_step", per_step_cpu},
+                             {"sample_tokens_per_cpu_s", tokens / median(per_step_cpu)},
                              {"diverged_runs", diverged}};
             rec["limit"] = {{"tokens_per_s_1thread", lim1},
                             {"tokens_per_s_all_threads", limA},
                             {"all_threads", all_threads},
                             {"samples_1thread", lim1s},
                             {"samples_all_threads", limAs},
+                            {"tokens_per_cpu_s_1thread", median(lim1_cpu)},
                             {"device", "cpu"}};
             rec["fraction_of_limit_1thread"] = tok_s / lim1;
             rec["fraction_of_limit_all_threads"] = tok_s / limA;
+            // CPU-time figures: steady under load; meaningful for single-threaded runs.
+            rec["fraction_of_limit_1thread_cpu_time"] = tokens / median(per_step_cpu) / median(lim1_cpu);
             if (diverged)
               std::fprintf(stderr, "scb bench: warning: %d run(s) diverged during N=%lu T=%lu B=%lu pack=%lu (figure invalid)\n",
                            diverged, (unsigned long)N, (unsigned long)T, (unsigned long)B, (unsigned long)R);
@@ -491,6 +524,8 @@ int run_bench(const BenchArgs& args) {
               if (pj.contains("sample_tokens_per_s")) {
                 const double pr = pj["sample_tokens_per_s"].get<double>();
                 rec["engine_over_peer"] = tok_s / pr;
+                if (pj.contains("sample_tokens_per_cpu_s"))
+                  rec["engine_over_peer_cpu_time"] = tokens / median(per_step_cpu) / pj["sample_tokens_per_cpu_s"].get<double>();
                 peer_cols = fmt::format(" {:>9} {:>8.1f}x |", rate(pr), tok_s / pr);
               } else {
                 peer_cols = fmt::format(" {:>9} {:>9} |", "skipped", "-");

@@ -151,17 +151,20 @@ def run_bench(args):
     else:
         reps = args.reps
         K = args.steps if args.steps > 0 else max(1, int(round(args.seconds / reps / max(warm, 1e-6))))
-    per_step = []
+    per_step, per_step_cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(K):
             model.step()
         per_step.append((time.perf_counter() - t0) / K)
+        per_step_cpu.append((time.process_time() - c0) / K)
     med = statistics.median(per_step)
     tokens = args.pack * args.B * args.T
     base.update({"reps": reps, "steps_per_rep": K, "step_seconds": per_step, "step_seconds_median": med,
                  "steps_per_s": 1.0 / med, "run_steps_per_s": args.pack / med,
-                 "sample_tokens_per_s": tokens / med, "diverged_runs": int(model.diverged.sum())})
+                 "sample_tokens_per_s": tokens / med, "cpu_seconds_per_step": per_step_cpu,
+                 "sample_tokens_per_cpu_s": tokens / statistics.median(per_step_cpu),
+                 "diverged_runs": int(model.diverged.sum())})
     return base
 
 
