@@ -304,6 +304,39 @@ TEST_F(Cli, BadPretrainedFileKeepsAnExistingEmptyDirectory) {
   EXPECT_TRUE(fs::is_directory(out)) << "scb train removed the user's existing (empty) output directory";
 }
 
+TEST_F(Cli, DivergedRunSummaryDescribesTheSavedMatrices) {
+  // A run that blows up in its first step: summary.json's final point must describe the
+  // V.npy/A.npy written beside it (or be null where the loss is not finite).
+  GTEST_SKIP() << "known bug: with a V divergence the step is half applied (V written, A and the step "
+                  "counter not), the trainer finds the step-0 evaluation already recorded, and summary.json "
+                  "reports steps 0 and the initial loss while V.npy holds the exploded V";
+  json doc = kSmallRun;
+  doc["train"]["lr_V"] = 1e9;
+  const fs::path cfg = write_config("diverge.json", doc), out = tmp / "diverged";
+  const scbtest::CmdResult r = train(cfg, out);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json summary = json::parse(scbtest::read_text(out / "summary.json"));
+  EXPECT_EQ(summary["status"], "diverged");
+  const scb::NpyArray P = scb::read_npy(out / "P.npy"), Q = scb::read_npy(out / "Q.npy"), V = scb::read_npy(out / "V.npy"),
+                      A = scb::read_npy(out / "A.npy");
+  const uint32_t N = 3, T = 20;
+  std::vector<double> Qc(size_t(N) * T), Ac(size_t(N) * T);
+  for (uint32_t t = 0; t < T; ++t)
+    for (uint32_t k = 0; k < N; ++k) {
+      Qc[k * T + t] = Q.data[t * N + k];
+      Ac[k * T + t] = A.data[t * N + k];
+    }
+  const scb::Problem pb = scb::problem_from_matrices(N, T, P.data, Qc, 2, "P.npy", "Q.npy");
+  const double loss = scb::population_loss(pb, V.data.data(), Ac.data());
+  if (summary["final"]["loss"].is_null()) {
+    EXPECT_FALSE(std::isfinite(loss));
+  } else {
+    const double reported = summary["final"]["loss"].get<double>();
+    EXPECT_NEAR(loss, reported, 1e-5 * std::abs(reported));
+  }
+  EXPECT_EQ(summary["samples"].get<int64_t>(), summary["steps"].get<int64_t>() * 8);
+}
+
 TEST(Npy, RoundTrip) {
   scbtest::TempDir dir("npy");
   const std::vector<double> d = {1.5, -2.25, 3e-300, 4e300, 0, -0.0};

@@ -314,4 +314,25 @@ TEST(Updates, DivergenceIsDetectedAndIsolated) {
   }
 }
 
+TEST(Updates, DivergedStepMeansTheSameForEveryCause) {
+  // Both runs blow up in their first step: one through V (lr_V huge), one through A (a
+  // threshold that empties the columns, so renormalisation fails). The pack's step counter and
+  // the recorded diverged_step should not depend on which matrix failed.
+  GTEST_SKIP() << "known bug: src/cpu_backend.cpp apply_v_update marks the run diverged before "
+                  "finish_step, which then no longer runs (the run is inactive): a V divergence in step s "
+                  "leaves pack.step = s (diverged_step s, samples not counted, A not updated) while an A "
+                  "divergence in step s gives pack.step = diverged_step = s + 1";
+  auto run = [](const json& train) {
+    scb::RunPack pack = make_pack({{"train", train}});
+    auto backend = scb::make_cpu_backend(1);
+    const auto res = scb::train_pack(pack, *backend);
+    EXPECT_EQ(res[0].status, scb::RunStatus::diverged);
+    return std::pair<int64_t, int64_t>(res[0].diverged_step, pack.step[0]);
+  };
+  const auto v = run({{"algorithm", "proximal"}, {"lr_V", 1e9}, {"stage1_steps", 0}});
+  const auto a = run({{"algorithm", "proximal"}, {"lambda", 1000}, {"stage1_steps", 0}});
+  EXPECT_EQ(v.first, a.first) << "diverged_step";
+  EXPECT_EQ(v.second, a.second) << "pack.step";
+}
+
 }  // namespace
