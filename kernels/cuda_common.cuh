@@ -1,0 +1,175 @@
+#pragma once
+// Shared by the CUDA backend's translation units: the device-side view of a RunPack (plain
+// pointers passed by value to every kernel), small device helpers, and the launchers each
+// kernel file exports to the host orchestration in cuda_backend.cu.
+//
+// Layouts (R runs, S = total samples, slot = sample_offset[r] + b):
+//   V[r*N*N + i*N + j], A[r*N*T + k*T + t] (as the RunPack), scale[r*N + k] (pending
+//   renormalisation: the true column is float(A * scale), exactly what the CPU stores),
+//   tokens[slot*T + t] (uint16), h/r/g/counts[slot*N + j], part_*[(slot*chunks + c)*N + j].
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+// philox.hpp marks its round loop `#pragma unroll` under __CUDACC__, which nvcc's host pass
+// hands to g++ as an unknown pragma (an error under -Werror; g++ < 13 ignores `#pragma GCC
+// diagnostic` for it). The pragma only matters to device code, so the host pass includes
+// philox.hpp with __CUDACC__ hidden (hd.hpp first, so that SCB_HD stays __host__ __device__).
+// The proper fix is `#if defined(__CUDA_ARCH__)` in philox.hpp.
+#include "scb/hd.hpp"
+#if !defined(__CUDA_ARCH__) && defined(__CUDACC__)
+#pragma push_macro("__CUDACC__")
+#undef __CUDACC__
+#include "scb/philox.hpp"
+#pragma pop_macro("__CUDACC__")
+#endif
+#include "scb/cuda_plan.hpp"
+#include "scb/model.hpp"
+
+namespace scb::cuda {
+
+struct DevProblem {
+  ProblemView view;          // device pointers
+  const double* mu;          // N
+  const double* P;           // N x N row-major
+  const double* q_w;         // weights, CSR like view.q_pos
+  const double* sq;          // N: sum of the weights of q^(k)
+};
+
+enum : uint8_t { kRunning = 0, kDone = 1, kDiverged = 2 };
+
+struct DevPack {
+  uint32_t N, T, R;
+  uint32_t population;   // algorithm == population
+  uint32_t sgd;          // algorithm == sgd
+  uint32_t gemm;         // dense products through cuBLAS
+  ForwardPlan fp;
+  TilePlan tp;
+  // Problems.
+  const DevProblem* problems;
+  const uint32_t* problem_index;
+  // Hyperparameters (per run).
+  const uint64_t* seed;
+  const uint32_t* batch;
+  const float *lr_V, *lr_A, *lambda, *noise, *limit;
+  const int64_t *steps, *stage1;
+  const uint8_t *project, *renormalize;
+  // State (per run).
+  int64_t* step;
+  uint8_t* status;
+  int64_t* diverged_step;
+  uint32_t* vbad;          // V left the finite/limit range this step
+  uint32_t* abad;          // A left the finite/limit range this step
+  // Parameters and per-run scratch.
+  float* V;
+  float* A;
+  float* scale;            // R x N pending column scales (1 = none)
+  const float* inv_mu;     // R x N (1/mu_k if preconditioning, else 1)
+  float* col_mean;         // R x N projection means of this step
+  double* pstats;          // R x N x 3: sum a, sum a^2, q.a (population)
+  double* col_part;        // R x tiles x N x 3 partial column sums of the update pass
+  // Samples.
+  const uint64_t* sample_offset;  // R + 1
+  const uint32_t* sample_run;     // S
+  const uint32_t* sample_index;   // S
+  uint16_t* tokens;
+  double* part_h;
+  uint32_t* part_c;
+  double *h, *rr, *g;
+  uint32_t* counts;
+  uint32_t *kq, *xo;
+  double* m;
+  uint32_t* col_start;     // R x (N + 1): samples of column k are col_samples[off + start[k] ..)
+  uint32_t* col_samples;   // S: sample indices b grouped by query token, in sample order
+  // cuBLAS path.
+  double* Vd;              // R x N x N: V in double
+  double* dV;              // R x N x N
+  // Population.
+  double* pterm;           // R x N x 3: base, slope, spike
+  double* vmu;             // R x N
+  double* pscal;           // R x 4: alpha, beta, gamma, delta
+};
+
+__device__ __forceinline__ bool run_live(const DevPack& d, uint32_t r) {
+  return d.status[r] == kRunning && d.step[r] < d.steps[r];
+}
+__device__ __forceinline__ bool run_thresholding(const DevPack& d, uint32_t r) {
+  return !d.sgd && d.step[r] >= d.stage1[r] && d.lambda[r] > 0.0f;
+}
+__device__ __forceinline__ bool run_renormalizing(const DevPack& d, uint32_t r) {
+  return !d.sgd && d.step[r] >= d.stage1[r] && d.renormalize[r] != 0;
+}
+
+// gradient_noise_block of model.hpp with sin/cos(2 pi u) evaluated as sincospi(2u): the same
+// normals up to the last bit, without the local-memory slow path of double sin/cos for large
+// arguments (which the build forbids: -warn-lmem-usage). Returned as four scalars (registers).
+__device__ __forceinline__ void noise_block(uint64_t seed, uint32_t step, uint32_t matrix, uint32_t block,
+                                            double& z0, double& z1, double& z2, double& z3) {
+  const Philox4 w = philox(seed, block, matrix, step, kStreamNoise);
+  double s, c;
+  {
+    const double u1 = (static_cast<double>(w.v[0]) + 0.5) * 0x1.0p-32;
+    const double u2 = (static_cast<double>(w.v[1]) + 0.5) * 0x1.0p-32;
+    const double radius = sqrt(-2.0 * log(u1));
+    sincospi(2.0 * u2, &s, &c);
+    z0 = radius * c;
+    z1 = radius * s;
+  }
+  {
+    const double u1 = (static_cast<double>(w.v[2]) + 0.5) * 0x1.0p-32;
+    const double u2 = (static_cast<double>(w.v[3]) + 0.5) * 0x1.0p-32;
+    const double radius = sqrt(-2.0 * log(u1));
+    sincospi(2.0 * u2, &s, &c);
+    z2 = radius * c;
+    z3 = radius * s;
+  }
+}
+
+__device__ __forceinline__ uint32_t pick4u(uint32_t i, const uint32_t x[4]) {
+  return i == 0 ? x[0] : (i == 1 ? x[1] : (i == 2 ? x[2] : x[3]));
+}
+
+__device__ __forceinline__ double pick4(uint32_t i, double z0, double z1, double z2, double z3) {
+  return i == 0 ? z0 : (i == 1 ? z1 : (i == 2 ? z2 : z3));
+}
+
+// Sums of several doubles reduced together by cub::BlockReduce.
+template <int K>
+struct SumK {
+  double v[K];
+};
+template <int K>
+struct SumKOp {
+  __device__ __forceinline__ SumK<K> operator()(const SumK<K>& a, const SumK<K>& b) const {
+    SumK<K> c;
+#pragma unroll
+    for (int i = 0; i < K; ++i) c.v[i] = a.v[i] + b.v[i];
+    return c;
+  }
+};
+
+// ---- Launchers (each returns after enqueueing on `stream`) -----------------------------------
+// forward.cu
+void launch_forward(const DevPack& d, uint64_t samples, cudaStream_t stream);
+void launch_sample_finish(const DevPack& d, uint64_t samples, cudaStream_t stream);
+void launch_gemm_residual(const DevPack& d, uint64_t samples, cudaStream_t stream);  // r -= e_{x_o}, m
+void launch_gemm_mean(const DevPack& d, uint64_t samples, cudaStream_t stream);
+void launch_run_reduce(const DevPack& d, cudaStream_t stream);
+void setup_forward_attributes(const ForwardPlan& fp);
+// update.cu
+void launch_v_to_double(const DevPack& d, cudaStream_t stream);
+void launch_dv_update(const DevPack& d, cudaStream_t stream);       // plain dV = R^T H and V update
+void launch_v_update_from_dv(const DevPack& d, cudaStream_t stream);  // cuBLAS dV, V update
+void launch_a_update(const DevPack& d, cudaStream_t stream);
+void launch_finish(const DevPack& d, cudaStream_t stream);
+// stats.cu
+void launch_population_terms(const DevPack& d, cudaStream_t stream);
+void launch_population_v(const DevPack& d, cudaStream_t stream);
+// Per (listed run, column) statistics of the current attention; with `pstats` also refreshes the
+// population statistics of those runs.
+void launch_column_stats(const DevPack& d, const uint32_t* runs, uint32_t count, ColumnStats* out,
+                         bool pstats, cudaStream_t stream);
+void launch_gather_v(const DevPack& d, const uint32_t* runs, uint32_t count, float* out, cudaStream_t stream);
+void launch_materialize(const DevPack& d, cudaStream_t stream);  // A *= scale, scale = 1
+
+}  // namespace scb::cuda

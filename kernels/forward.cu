@@ -1,0 +1,354 @@
+// Forward pass of the sampled algorithms (SPEC 3): tokens are drawn inside the kernel from the
+// Philox/alias contract (the draw_* functions of model.hpp, so they are bit-identical to the CPU)
+// and never copied from the host nor stored as an N x T matrix: only their uint16 codes are kept
+// for the backward gather. Why the kernels are shaped this way:
+//  - forward_kernel: one block per (sample, chunk of positions). h = X a^(k) and the token counts
+//    are a scatter over positions into shared-memory histograms (a private histogram per thread
+//    for tiny N, a histogram per warp otherwise, with same-token lanes merged by
+//    __match_any_sync), so there are no floating-point atomics and the summation order is fixed:
+//    results are deterministic and independent of the pack. Chunks let a long context occupy
+//    many SMs even when a pack holds one run.
+//  - sample_finish_kernel: one block per sample; sums the chunk partials in chunk order and, on
+//    the plain path, forms r = V h - e_{x_o}, g = V^T r and the projection mean (1/T) sum g_j c_j.
+//    (On the cuBLAS path the two products are strided-batched GEMMs and two tiny kernels finish.)
+//  - run_reduce_kernel: one block per run; groups the samples by query column in sample order
+//    (the fixed order of the backward gathers) and forms the per-column projection means.
+#include <cub/block/block_scan.cuh>
+
+#include <stdexcept>
+
+#include "cuda_common.cuh"
+
+namespace scb::cuda {
+
+namespace {
+
+constexpr uint32_t kFull = 0xFFFFFFFFu;
+
+__device__ __forceinline__ void load4(const float* a, uint32_t t, uint32_t T, bool vec, float av[4]) {
+  if (vec) {
+    const float4 v = *reinterpret_cast<const float4*>(a + t);
+    av[0] = v.x;
+    av[1] = v.y;
+    av[2] = v.z;
+    av[3] = v.w;
+  } else {
+#pragma unroll
+    for (int l = 0; l < 4; ++l) av[l] = t + l < T ? a[t + l] : 0.0f;
+  }
+}
+
+__device__ __forceinline__ void store_tokens(uint16_t* tok, uint32_t t, uint32_t T, bool vec, const uint32_t x[4]) {
+  if (vec) {
+    uint2 w;
+    w.x = x[0] | (x[1] << 16);
+    w.y = x[2] | (x[3] << 16);
+    *reinterpret_cast<uint2*>(tok + t) = w;
+  } else {
+#pragma unroll
+    for (int l = 0; l < 4; ++l)
+      if (t + l < T) tok[t + l] = static_cast<uint16_t>(x[l]);
+  }
+}
+
+__global__ void __launch_bounds__(256) forward_kernel(DevPack d) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const uint32_t chunks = d.fp.chunks;
+  const uint64_t slot = blockIdx.x / chunks;
+  const uint32_t c = blockIdx.x % chunks;
+  const uint32_t r = d.sample_run[slot], b = d.sample_index[slot];
+  if (!run_live(d, r)) return;
+  const uint32_t N = d.N, T = d.T, nt = blockDim.x, tid = threadIdx.x;
+  ProblemView pv = d.problems[d.problem_index[r]].view;
+  const uint64_t part = (slot * chunks + c) * N;
+  const HistMode mode = d.fp.mode;
+
+  double* dsm = reinterpret_cast<double*>(smem);
+  double* hist;
+  double* stage = nullptr;
+  uint32_t* cnt;
+  uint32_t* tabs = nullptr;
+  if (mode == HistMode::private_hist) {
+    hist = dsm;
+    cnt = reinterpret_cast<uint32_t*>(dsm + size_t(N) * nt);
+    tabs = cnt + size_t(N) * nt;
+    for (uint32_t e = tid; e < N * nt; e += nt) {
+      hist[e] = 0.0;
+      cnt[e] = 0;
+    }
+  } else if (mode == HistMode::warp) {
+    const uint32_t nw = nt / 32;
+    hist = dsm;
+    stage = dsm + size_t(nw) * N;
+    cnt = reinterpret_cast<uint32_t*>(stage + nw * 32);
+    tabs = cnt + N;
+    for (uint32_t e = tid; e < nw * N; e += nt) hist[e] = 0.0;
+    for (uint32_t e = tid; e < N; e += nt) cnt[e] = 0;
+  } else {
+    stage = dsm;
+    hist = d.part_h + part;
+    cnt = d.part_c + part;
+    for (uint32_t e = tid; e < N; e += nt) {
+      hist[e] = 0.0;
+      cnt[e] = 0;
+    }
+  }
+  if (d.fp.smem_tables) {
+    for (uint32_t j = tid; j < N; j += nt) {
+      tabs[j] = pv.mu_threshold[j];
+      tabs[N + j] = pv.mu_alias[j];
+    }
+    pv.mu_threshold = tabs;
+    pv.mu_alias = tabs + N;
+  }
+  __syncthreads();
+
+  const uint64_t seed = d.seed[r];
+  const uint32_t step = static_cast<uint32_t>(d.step[r]);
+  const SampleMeta meta = draw_sample_meta(pv, seed, step, b);
+  const float* a = d.A + (uint64_t(r) * N + meta.k) * T;
+  const float sc = d.scale[uint64_t(r) * N + meta.k];
+  uint16_t* tok = d.tokens + slot * T;
+  const uint32_t quads = (T + 3) / 4;
+  const uint32_t q0 = c * d.fp.chunk_quads;
+  const uint32_t q1 = min(quads, q0 + d.fp.chunk_quads);
+  const bool vec = (T & 3u) == 0;
+
+  if (mode == HistMode::private_hist) {
+    for (uint32_t q = q0 + tid; q < q1; q += nt) {
+      uint32_t x[4];
+      float av[4];
+      draw_token_block(pv, seed, step, b, q, x);
+      load4(a, 4 * q, T, vec, av);
+      store_tokens(tok, 4 * q, T, vec, x);
+#pragma unroll
+      for (int l = 0; l < 4; ++l)
+        if (4 * q + l < T) {
+          hist[x[l] * nt + tid] += static_cast<double>(av[l] * sc);
+          cnt[x[l] * nt + tid] += 1;
+        }
+    }
+    __syncthreads();
+    // Fixed-order reduction over threads: lane l of a warp sums threads l, l+32, ... of bin j,
+    // then the warp's shuffle tree adds the 32 lanes.
+    const uint32_t lane = tid & 31u;
+    for (uint32_t e = tid; e < N * 32; e += nt) {
+      const uint32_t j = e / 32;
+      double s = 0;
+      uint32_t cs = 0;
+      for (uint32_t i = lane; i < nt; i += 32) {
+        s += hist[j * nt + i];
+        cs += cnt[j * nt + i];
+      }
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) {
+        s += __shfl_xor_sync(kFull, s, off);
+        cs += __shfl_xor_sync(kFull, cs, off);
+      }
+      if (lane == 0) {
+        d.part_h[part + j] = s;
+        d.part_c[part + j] = cs;
+      }
+    }
+    return;
+  }
+
+  const uint32_t w = tid >> 5, lane = tid & 31u, nw = nt >> 5;
+  double* hw = mode == HistMode::warp ? hist + size_t(w) * N : hist;
+  double* st = stage + w * 32;
+  for (uint32_t base = q0 + w * 32; base < q1; base += nw * 32) {
+    const uint32_t q = base + lane;
+    const bool valid = q < q1;
+    uint32_t x[4] = {0, 0, 0, 0};
+    float av[4] = {0, 0, 0, 0};
+    if (valid) {
+      draw_token_block(pv, seed, step, b, q, x);
+      load4(a, 4 * q, T, vec, av);
+      store_tokens(tok, 4 * q, T, vec, x);
+    }
+#pragma unroll
+    for (int l = 0; l < 4; ++l) {
+      const bool ok = valid && 4 * q + l < T;
+      const uint32_t key = ok ? x[l] : kFull;
+      const uint32_t grp = __match_any_sync(kFull, key);
+      st[lane] = ok ? static_cast<double>(av[l] * sc) : 0.0;
+      __syncwarp();
+      if (ok && lane == uint32_t(__ffs(grp) - 1)) {
+        double s = 0;
+        for (uint32_t m = grp; m; m &= m - 1) s += st[__ffs(m) - 1];
+        hw[key] += s;
+        atomicAdd(&cnt[key], static_cast<uint32_t>(__popc(grp)));
+      }
+      __syncwarp();
+    }
+  }
+  if (mode == HistMode::global) return;  // the warp's histogram is the chunk partial itself
+  __syncthreads();
+  for (uint32_t j = tid; j < N; j += nt) {
+    double s = 0;
+    for (uint32_t i = 0; i < nw; ++i) s += hist[size_t(i) * N + j];
+    d.part_h[part + j] = s;
+    d.part_c[part + j] = cnt[j];
+  }
+}
+
+__global__ void __launch_bounds__(256) sample_finish_kernel(DevPack d) {
+  const uint64_t slot = blockIdx.x;
+  const uint32_t r = d.sample_run[slot], b = d.sample_index[slot];
+  if (!run_live(d, r)) return;
+  const uint32_t N = d.N, T = d.T, nt = blockDim.x, tid = threadIdx.x;
+  const uint32_t chunks = d.fp.chunks;
+  double* h = d.h + slot * N;
+  uint32_t* cnt = d.counts + slot * N;
+  for (uint32_t j = tid; j < N; j += nt) {
+    double s = 0;
+    uint32_t cs = 0;
+    for (uint32_t c = 0; c < chunks; ++c) {
+      s += d.part_h[(slot * chunks + c) * N + j];
+      cs += d.part_c[(slot * chunks + c) * N + j];
+    }
+    h[j] = s;
+    cnt[j] = cs;
+  }
+  const ProblemView pv = d.problems[d.problem_index[r]].view;
+  const uint64_t seed = d.seed[r];
+  const uint32_t step = static_cast<uint32_t>(d.step[r]);
+  const SampleMeta meta = draw_sample_meta(pv, seed, step, b);
+  uint32_t xs4[4];  // draw_token would index the Philox words dynamically (local memory)
+  draw_token_block(pv, seed, step, b, meta.s >> 2, xs4);
+  const uint32_t x_s = pick4u(meta.s & 3u, xs4);
+  const uint32_t x_o = draw_output(pv, x_s, meta.output_word);
+  if (tid == 0) {
+    d.kq[slot] = meta.k;
+    d.xo[slot] = x_o;
+  }
+  if (d.gemm) return;
+  __syncthreads();
+  const float* V = d.V + uint64_t(r) * N * N;
+  double* rr = d.rr + slot * N;
+  double* g = d.g + slot * N;
+  // r = V h - e_{x_o}: a warp per row (coalesced over j), fixed shuffle tree.
+  const uint32_t w = tid >> 5, lane = tid & 31u, nw = nt >> 5;
+  for (uint32_t i = w; i < N; i += nw) {
+    const float* row = V + size_t(i) * N;
+    double s = 0;
+    for (uint32_t j = lane; j < N; j += 32) s += static_cast<double>(row[j]) * h[j];
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(kFull, s, off);
+    if (lane == 0) rr[i] = s - (i == x_o ? 1.0 : 0.0);
+  }
+  __syncthreads();
+  // g = V^T r: a thread per j (coalesced over j), i ascending as on the CPU.
+  for (uint32_t j = tid; j < N; j += nt) {
+    double s = 0;
+    for (uint32_t i = 0; i < N; ++i) s += static_cast<double>(V[size_t(i) * N + j]) * rr[i];
+    g[j] = s;
+  }
+  __syncthreads();
+  if (tid == 0) {
+    double m = 0;
+    for (uint32_t j = 0; j < N; ++j) m += g[j] * static_cast<double>(cnt[j]);
+    d.m[slot] = m / T;
+  }
+}
+
+// cuBLAS path, after VH = V h: r = VH - e_{x_o}.
+__global__ void gemm_residual_kernel(DevPack d, uint64_t samples) {
+  const uint64_t slot = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (slot >= samples || !run_live(d, d.sample_run[slot])) return;
+  d.rr[slot * d.N + d.xo[slot]] -= 1.0;
+}
+
+// cuBLAS path, after g = V^T r: the projection mean, a warp per sample.
+__global__ void gemm_mean_kernel(DevPack d, uint64_t samples) {
+  const uint64_t slot = (uint64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
+  const uint32_t lane = threadIdx.x & 31u;
+  if (slot >= samples || !run_live(d, d.sample_run[slot])) return;
+  const uint32_t N = d.N;
+  const double* g = d.g + slot * N;
+  const uint32_t* cnt = d.counts + slot * N;
+  double s = 0;
+  for (uint32_t j = lane; j < N; j += 32) s += g[j] * static_cast<double>(cnt[j]);
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(kFull, s, off);
+  if (lane == 0) d.m[slot] = s / d.T;
+}
+
+constexpr uint32_t kReduceThreads = 256;
+
+__global__ void __launch_bounds__(kReduceThreads) run_reduce_kernel(DevPack d) {
+  const uint32_t r = blockIdx.x, tid = threadIdx.x;
+  if (!run_live(d, r)) return;
+  const uint32_t N = d.N, B = d.batch[r];
+  const uint64_t off = d.sample_offset[r];
+  const uint32_t* kq = d.kq + off;
+  const double* m = d.m + off;
+  uint32_t* start = d.col_start + uint64_t(r) * (N + 1);
+  uint32_t* samples = d.col_samples + off;
+  const bool project = d.project[r] != 0;
+  using Scan = cub::BlockScan<uint32_t, kReduceThreads>;
+  __shared__ typename Scan::TempStorage scan_tmp;
+  uint32_t carry = 0;
+  for (uint32_t base = 0; base < N; base += kReduceThreads) {
+    const uint32_t k = base + tid;
+    uint32_t count = 0;
+    double macc = 0;
+    if (k < N)
+      for (uint32_t i = 0; i < B; ++i)
+        if (kq[i] == k) {
+          ++count;
+          macc += m[i];  // sample order, as the CPU
+        }
+    uint32_t before, total;
+    Scan(scan_tmp).ExclusiveSum(count, before, total);
+    if (k < N) {
+      const uint32_t s0 = carry + before;
+      start[k] = s0;
+      d.col_mean[uint64_t(r) * N + k] = project ? static_cast<float>(macc / B) : 0.0f;
+      uint32_t fill = s0;
+      if (count)
+        for (uint32_t i = 0; i < B; ++i)
+          if (kq[i] == k) samples[fill++] = i;
+    }
+    carry += total;
+    __syncthreads();
+  }
+  if (tid == 0) start[N] = carry;
+}
+
+}  // namespace
+
+void setup_forward_attributes(const ForwardPlan& fp) {
+  // The largest any plan uses (not this pack's), so that backends of different shapes coexist.
+  static_assert(8 * kPrivateMaxN + kPrivateMaxN * 256 * 12 <= kForwardSmemLimit);
+  if (fp.smem_bytes > kForwardSmemLimit) throw std::logic_error("forward plan exceeds the shared-memory limit");
+  static const cudaError_t set =
+      cudaFuncSetAttribute(forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kForwardSmemLimit));
+  (void)set;
+}
+
+void launch_forward(const DevPack& d, uint64_t samples, cudaStream_t stream) {
+  if (samples == 0) return;
+  forward_kernel<<<static_cast<unsigned>(samples * d.fp.chunks), d.fp.threads, d.fp.smem_bytes, stream>>>(d);
+}
+
+void launch_sample_finish(const DevPack& d, uint64_t samples, cudaStream_t stream) {
+  if (samples == 0) return;
+  sample_finish_kernel<<<static_cast<unsigned>(samples), sample_threads(d.N), 0, stream>>>(d);
+}
+
+void launch_gemm_residual(const DevPack& d, uint64_t samples, cudaStream_t stream) {
+  if (samples == 0) return;
+  gemm_residual_kernel<<<ceil_div(samples, 256), 256, 0, stream>>>(d, samples);
+}
+
+void launch_gemm_mean(const DevPack& d, uint64_t samples, cudaStream_t stream) {
+  if (samples == 0) return;
+  gemm_mean_kernel<<<ceil_div(samples * 32, 256), 256, 0, stream>>>(d, samples);
+}
+
+void launch_run_reduce(const DevPack& d, cudaStream_t stream) {
+  run_reduce_kernel<<<d.R, kReduceThreads, 0, stream>>>(d);
+}
+
+}  // namespace scb::cuda

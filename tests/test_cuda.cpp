@@ -1,0 +1,372 @@
+// The CUDA backend. Host-side planning (launch geometry, index maps, memory footprints, metrics
+// from column statistics) is tested everywhere; tests that need a device skip with a message
+// when none is visible, and compile to skipping stubs in a build without CUDA.
+// With a device: tokens bit-identical to the CPU path, metrics of 200-step runs within 1e-4 of
+// the CPU backend (sgd, proximal, population, both dense paths), a pack of 1,000 runs equal bit
+// for bit to the same runs trained one by one, divergence handling, and N = 500, T = 100,000.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "scb/backend.hpp"
+#include "scb/cuda_backend.hpp"
+#include "scb/cuda_plan.hpp"
+#include "scb/philox.hpp"
+#include "scb/problem.hpp"
+#include "scb/runpack.hpp"
+#include "scb/sample.hpp"
+#include "scb/trainer.hpp"
+
+namespace {
+
+using nlohmann::json;
+using namespace scb;
+
+json doc_for(uint32_t N, uint32_t T, const std::string& algorithm, int64_t steps, uint32_t B, uint64_t seed,
+             const json& patch = json::object()) {
+  json doc = {{"problem", {{"N", N}, {"T", T}, {"Q", 2}, {"seed", 1}}},
+              {"train",
+               {{"algorithm", algorithm}, {"steps", steps}, {"batch_size", B}, {"seed", seed}, {"stage1_steps", steps / 2}}},
+              {"eval", {{"every", std::max<int64_t>(1, steps / 4)}}}};
+  doc.merge_patch(patch);
+  return doc;
+}
+
+Config config_for(const json& doc) { return resolve_config(doc, std::filesystem::current_path()); }
+
+double rel_diff(double a, double b) { return std::fabs(a - b) / std::max({std::fabs(a), std::fabs(b), 1e-12}); }
+
+// ---- Host-side planning (no device needed) -------------------------------------------------
+
+TEST(CudaPlan, ForwardPlanModesAndCoverage) {
+  for (uint32_t N : {2u, 3u, 16u, 17u, 20u, 100u, 500u, 3000u, 20000u, 65535u})
+    for (uint32_t T : {1u, 3u, 100u, 101u, 1000u, 8192u, 10000u, 100000u, 1000000u}) {
+      const cuda::ForwardPlan p = cuda::forward_plan(N, T);
+      const uint32_t quads = (T + 3) / 4;
+      EXPECT_GE(uint64_t(p.chunks) * p.chunk_quads, quads);
+      EXPECT_LT(uint64_t(p.chunks - 1) * p.chunk_quads, quads) << "an empty chunk";
+      EXPECT_LE(p.chunks, cuda::kMaxChunks);
+      EXPECT_EQ(p.threads % 32, 0u);
+      EXPECT_GE(p.threads, 32u);
+      EXPECT_LE(p.threads, 256u);
+      if (N <= cuda::kPrivateMaxN) EXPECT_EQ(p.mode, cuda::HistMode::private_hist);
+      if (p.mode == cuda::HistMode::warp) EXPECT_LE(p.smem_bytes, cuda::kForwardSmemLimit);
+      if (p.mode == cuda::HistMode::private_hist) EXPECT_EQ(p.smem_bytes, 8 * N + N * p.threads * 12);
+    }
+  EXPECT_EQ(cuda::forward_plan(3, 100).mode, cuda::HistMode::private_hist);
+  EXPECT_EQ(cuda::forward_plan(500, 100000).mode, cuda::HistMode::warp);
+  EXPECT_EQ(cuda::forward_plan(500, 100000).chunks, 13u);
+  EXPECT_EQ(cuda::forward_plan(20000, 100000).mode, cuda::HistMode::global);
+  EXPECT_EQ(cuda::forward_plan(3, 100).chunks, 1u);
+}
+
+TEST(CudaPlan, TilePlanCoversEveryPositionAndColumn) {
+  for (uint32_t N : {2u, 3u, 20u, 64u, 65u, 500u, 65535u})
+    for (uint32_t T : {1u, 4u, 5u, 100u, 513u, 2048u, 10000u, 100000u}) {
+      const cuda::TilePlan p = cuda::a_tile_plan(N, T);
+      EXPECT_EQ(p.tile_len, 4 * cuda::kUpdateThreads * p.quads_per_thread);
+      EXPECT_GE(uint64_t(p.tiles) * p.tile_len, T);
+      EXPECT_LT(uint64_t(p.tiles - 1) * p.tile_len, T);
+      EXPECT_GE(uint64_t(p.col_groups) * p.col_group, N);
+      EXPECT_LT(uint64_t(p.col_groups - 1) * p.col_group, N);
+    }
+}
+
+TEST(CudaPlan, SampleMapNumbersSamplesRunByRun) {
+  const cuda::SampleMap m = cuda::sample_map({3, 1, 0, 2});
+  EXPECT_EQ(m.offset, (std::vector<uint64_t>{0, 3, 4, 4, 6}));
+  EXPECT_EQ(m.run, (std::vector<uint32_t>{0, 0, 0, 1, 3, 3}));
+  EXPECT_EQ(m.index, (std::vector<uint32_t>{0, 1, 2, 0, 0, 1}));
+  EXPECT_EQ(m.total(), 6u);
+}
+
+TEST(CudaPlan, GemmOnlyForUniformBatchesAndLargeN) {
+  using cuda::GemmMode;
+  EXPECT_FALSE(cuda::use_gemm(GemmMode::automatic, Algorithm::proximal, 20, {64, 64}));
+  EXPECT_TRUE(cuda::use_gemm(GemmMode::automatic, Algorithm::proximal, 500, {64, 64}));
+  EXPECT_FALSE(cuda::use_gemm(GemmMode::automatic, Algorithm::proximal, 500, {64, 32}));
+  EXPECT_FALSE(cuda::use_gemm(GemmMode::always, Algorithm::sgd, 500, {64, 32}));
+  EXPECT_TRUE(cuda::use_gemm(GemmMode::always, Algorithm::sgd, 3, {8}));
+  EXPECT_FALSE(cuda::use_gemm(GemmMode::never, Algorithm::sgd, 500, {64}));
+  EXPECT_FALSE(cuda::use_gemm(GemmMode::always, Algorithm::population, 500, {64}));
+}
+
+TEST(CudaPlan, MemoryFootprintAndPackSizing) {
+  // N = 500, T = 100,000: A alone is 200 MB; the scratch of B = 64 samples is small next to it.
+  const uint64_t run = cuda::run_device_bytes(500, 100000, 64, Algorithm::proximal, true);
+  EXPECT_GT(run, 200000000u);
+  EXPECT_LT(run, 260000000u);
+  const uint64_t fit = cuda::runs_that_fit(80ull << 30, 500, 100000, 64, Algorithm::proximal, 1000);
+  EXPECT_GT(fit, 300u);
+  EXPECT_LT(fit, 430u);
+  EXPECT_EQ(cuda::runs_that_fit(100u << 20, 500, 100000, 64, Algorithm::proximal, 1000), 0u);
+  EXPECT_GE(cuda::runs_that_fit(8ull << 30, 3, 100, 64, Algorithm::proximal, 6), 100000u);
+  EXPECT_LT(cuda::run_device_bytes(100, 10000, 64, Algorithm::population, false),
+            cuda::run_device_bytes(100, 10000, 64, Algorithm::sgd, false));
+}
+
+// metrics_from_stats (the host half of the device metrics) against compute_metrics.
+TEST(CudaPlan, MetricsFromColumnStatisticsMatchComputeMetrics) {
+  for (uint32_t N : {3u, 7u})
+    for (uint32_t T : {5u, 100u}) {
+      const Config cfg = config_for(doc_for(N, T, "proximal", 10, 8, 3, {{"problem", {{"Q", 3}}}}));
+      const auto pb = make_problem(cfg);
+      std::vector<float> V(size_t(N) * N), A(size_t(N) * T);
+      uint32_t i = 0;
+      for (float& v : V) v = float(philox(9, i++, 0, 0, 0x7e57).v[0] * 0x1.0p-32 - 0.3);
+      for (float& a : A) {
+        const uint32_t w = philox(9, i++, 1, 0, 0x7e57).v[0];
+        a = (w % 5 == 0) ? 0.0f : float(w * 0x1.0p-32 - 0.4);
+      }
+      for (uint32_t t = 0; t < T; ++t) A[t] = -std::fabs(A[t]);  // a column with no positive entry
+      std::vector<cuda::ColumnStats> stats(N);
+      for (uint32_t k = 0; k < N; ++k) stats[k] = cuda::column_stats(*pb, A.data(), k);
+      const Metrics a = cuda::metrics_from_stats(*pb, V.data(), stats.data());
+      const Metrics b = compute_metrics(*pb, V.data(), A.data());
+      EXPECT_NEAR(a.loss, b.loss, 1e-12 * std::max(1.0, std::fabs(b.loss)));
+      EXPECT_NEAR(a.excess_loss, b.excess_loss, 1e-12 * std::max(1.0, std::fabs(b.loss)));
+      EXPECT_NEAR(a.dist_V, b.dist_V, 1e-12);
+      EXPECT_NEAR(a.dist_V_norm, b.dist_V_norm, 1e-12);
+      EXPECT_NEAR(a.dist_A, b.dist_A, 1e-10);
+      EXPECT_NEAR(a.dist_A_norm, b.dist_A_norm, 1e-10);
+      EXPECT_EQ(a.nnz_A, b.nnz_A);
+    }
+}
+
+// ---- Without a device ------------------------------------------------------------------------
+
+TEST(CudaNoDevice, DeviceCudaIsAConfigErrorAndTheCliExitsTwo) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is visible: this checks the behaviour without one";
+  EXPECT_THROW(make_backend(Device::cuda, 1), ConfigError);
+  EXPECT_EQ(make_backend(Device::auto_select, 1)->name(), "cpu");
+  uint64_t free_bytes = 1, total = 1;
+  cuda_memory_info(free_bytes, total);
+  EXPECT_EQ(free_bytes, 0u);
+  EXPECT_EQ(total, 0u);
+#if defined(SCB_BINARY) && defined(SCB_SOURCE_DIR)
+  const std::string cfg = std::string(SCB_SOURCE_DIR) + "/configs/quickstart.json";
+  if (!std::filesystem::exists(cfg)) GTEST_SKIP() << "configs/quickstart.json is missing";
+  const std::string cmd = std::string(SCB_BINARY) + " train " + cfg + " --device cuda > /dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+#endif
+}
+
+// ---- With a device ---------------------------------------------------------------------------
+
+#if defined(SCB_HAVE_CUDA)
+#define SCB_REQUIRE_DEVICE()                                                                     \
+  do {                                                                                           \
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device is visible: CUDA backend test skipped"; \
+  } while (0)
+#else
+#define SCB_REQUIRE_DEVICE() GTEST_SKIP() << "built without CUDA (no nvcc): CUDA backend test skipped"
+#endif
+
+#if defined(SCB_HAVE_CUDA)
+
+RunPack pack_of(const std::vector<Config>& cfgs, std::shared_ptr<const Problem> pb = nullptr) {
+  RunPack pack;
+  if (!pb) pb = make_problem(cfgs.at(0));
+  for (const Config& c : cfgs) pack.add_run(c, pb);
+  return pack;
+}
+
+// Tokens, queries, outputs and counts from the device forward equal the CPU's forward_sample.
+void expect_forward_matches_cpu(const json& doc, cuda::GemmMode gemm) {
+  const Config cfg = config_for(doc);
+  RunPack pack = pack_of({cfg});
+  const cuda::ForwardDebug dev = cuda::debug_forward(pack, cuda::Options{gemm});
+  const uint32_t N = pack.N, T = pack.T, B = pack.batch_size[0];
+  const ProblemView pv = pack.problem(0).view();
+  std::vector<uint16_t> tokens(T);
+  std::vector<double> h(N), r(N), g(N);
+  std::vector<uint32_t> counts(N);
+  for (uint32_t b = 0; b < B; ++b) {
+    const SampleResult res = forward_sample(pv, pack.V_of(0), pack.A_of(0), pack.seed[0], 0, b, tokens.data(), h.data(),
+                                            counts.data(), r.data(), g.data());
+    ASSERT_EQ(0, std::memcmp(tokens.data(), dev.tokens.data() + size_t(b) * T, T * sizeof(uint16_t)))
+        << "tokens of sample " << b << " differ (N=" << N << ", T=" << T << ")";
+    EXPECT_EQ(res.k, dev.k[b]);
+    EXPECT_EQ(res.x_o, dev.x_o[b]);
+    for (uint32_t j = 0; j < N; ++j) {
+      EXPECT_EQ(counts[j], dev.counts[size_t(b) * N + j]);
+      EXPECT_NEAR(h[j], dev.h[size_t(b) * N + j], 1e-12 * std::max(1.0, std::fabs(h[j])));
+      EXPECT_NEAR(g[j], dev.g[size_t(b) * N + j], 1e-10 * std::max(1.0, std::fabs(g[j])));
+    }
+    EXPECT_NEAR(res.a_mean, dev.m[b], 1e-12 + 1e-10 * std::fabs(res.a_mean));
+  }
+}
+
+#endif
+
+TEST(CudaDevice, TokensBitIdenticalToCpu) {
+  SCB_REQUIRE_DEVICE();
+#if defined(SCB_HAVE_CUDA)
+  // private histograms (T % 4 != 0), warp histograms with several chunks, cuBLAS products,
+  // and several seeds and steps' worth of counters.
+  expect_forward_matches_cpu(doc_for(3, 101, "sgd", 10, 64, 7), cuda::GemmMode::never);
+  expect_forward_matches_cpu(doc_for(3, 100, "sgd", 10, 64, 0xFFFFFFFF12345ull), cuda::GemmMode::never);
+  expect_forward_matches_cpu(doc_for(20, 20003, "sgd", 10, 16, 11), cuda::GemmMode::never);
+  expect_forward_matches_cpu(doc_for(100, 1000, "sgd", 10, 32, 5), cuda::GemmMode::never);
+  expect_forward_matches_cpu(doc_for(100, 1000, "sgd", 10, 32, 5), cuda::GemmMode::always);
+  expect_forward_matches_cpu(doc_for(500, 100000, "sgd", 10, 4, 2), cuda::GemmMode::automatic);
+#endif
+}
+
+#if defined(SCB_HAVE_CUDA)
+std::vector<RunResult> train_with(Backend& backend, const Config& cfg, RunPack* out = nullptr) {
+  RunPack pack = pack_of({cfg});
+  std::vector<RunResult> res = train_pack(pack, backend);
+  if (out) *out = std::move(pack);
+  return res;
+}
+
+void expect_metrics_close(const Metrics& a, const Metrics& b, double tol, const std::string& what) {
+  EXPECT_EQ(a.step, b.step) << what;
+  EXPECT_EQ(a.samples, b.samples) << what;
+  EXPECT_LT(rel_diff(a.loss, b.loss), tol) << what << " loss " << a.loss << " vs " << b.loss;
+  EXPECT_LT(std::fabs(a.excess_loss - b.excess_loss), tol * std::max(std::fabs(a.loss), 1e-3))
+      << what << " excess " << a.excess_loss << " vs " << b.excess_loss;
+  EXPECT_LT(rel_diff(a.dist_V, b.dist_V), tol) << what << " dist_V " << a.dist_V << " vs " << b.dist_V;
+  EXPECT_LT(rel_diff(a.dist_A, b.dist_A), tol) << what << " dist_A " << a.dist_A << " vs " << b.dist_A;
+  EXPECT_LT(rel_diff(a.dist_V_norm, b.dist_V_norm), tol) << what << " dist_V_norm";
+  EXPECT_LT(rel_diff(a.dist_A_norm, b.dist_A_norm), tol) << what << " dist_A_norm " << a.dist_A_norm << " vs "
+                                                          << b.dist_A_norm;
+  // Soft-thresholding is discontinuous at |z| = tau: one coordinate may land on either side
+  // when the two backends' roundings differ (FMA contraction on the device).
+  EXPECT_LE(std::llabs(a.nnz_A - b.nnz_A), std::max<int64_t>(2, b.nnz_A / 1000)) << what << " nnz_A";
+}
+
+void expect_parity(const json& doc, cuda::GemmMode gemm, const std::string& what) {
+  const Config cfg = config_for(doc);
+  auto cpu = make_cpu_backend(0);
+  auto gpu = cuda::make_backend(cuda::Options{gemm});
+  RunPack cpu_pack, gpu_pack;
+  const std::vector<RunResult> c = train_with(*cpu, cfg, &cpu_pack);
+  const std::vector<RunResult> g = train_with(*gpu, cfg, &gpu_pack);
+  ASSERT_EQ(c[0].curve.size(), g[0].curve.size()) << what;
+  EXPECT_EQ(c[0].status, g[0].status) << what;
+  for (size_t i = 0; i < c[0].curve.size(); ++i)
+    expect_metrics_close(g[0].curve[i], c[0].curve[i], 1e-4, what + " @" + std::to_string(c[0].curve[i].step));
+  // The downloaded parameters agree too.
+  double dv = 0, da = 0, nv = 0, na = 0;
+  for (size_t e = 0; e < cpu_pack.V.size(); ++e) {
+    dv += std::pow(double(cpu_pack.V[e]) - gpu_pack.V[e], 2);
+    nv += std::pow(double(cpu_pack.V[e]), 2);
+  }
+  for (size_t e = 0; e < cpu_pack.A.size(); ++e) {
+    da += std::pow(double(cpu_pack.A[e]) - gpu_pack.A[e], 2);
+    na += std::pow(double(cpu_pack.A[e]), 2);
+  }
+  EXPECT_LT(std::sqrt(dv / nv), 1e-4) << what << " V";
+  EXPECT_LT(std::sqrt(da / na), 1e-4) << what << " A";
+}
+#endif
+
+TEST(CudaDevice, MetricsOf200StepRunsMatchCpu) {
+  SCB_REQUIRE_DEVICE();
+#if defined(SCB_HAVE_CUDA)
+  using cuda::GemmMode;
+  // The paper's reference shape, then larger N (warp histograms, chunks), then the cuBLAS path.
+  for (uint64_t seed : {0ull, 1ull}) {
+    expect_parity(doc_for(3, 100, "sgd", 200, 64, seed), GemmMode::never, "sgd N=3");
+    expect_parity(doc_for(3, 100, "proximal", 200, 64, seed, {{"train", {{"lambda", 0.005}, {"stage1_steps", 100}}}}),
+                  GemmMode::never, "proximal N=3");
+    expect_parity(doc_for(3, 100, "population", 200, 64, seed), GemmMode::never, "population N=3");
+  }
+  expect_parity(doc_for(3, 100, "population", 200, 64, 4, {{"train", {{"noise", 0.5}}}}), GemmMode::never,
+                "population+noise N=3");
+  expect_parity(doc_for(3, 100, "proximal", 200, 64, 2, {{"train", {{"renormalize", false}, {"lambda", 0.02}}}}),
+                GemmMode::never, "proximal without renormalisation");
+  expect_parity(doc_for(20, 10001, "proximal", 200, 32, 3, {{"train", {{"stage1_steps", 100}, {"lr_A", 0.5}}}}),
+                GemmMode::never, "proximal N=20");
+  expect_parity(doc_for(20, 1000, "population", 200, 32, 3, {{"train", {{"noise", 0.1}, {"lr_A", 0.5}}}}),
+                GemmMode::never, "population N=20");
+  expect_parity(doc_for(100, 2000, "proximal", 200, 32, 3, {{"train", {{"stage1_steps", 100}, {"lr_A", 5.0}}}}),
+                GemmMode::always, "proximal N=100 cuBLAS");
+  expect_parity(doc_for(100, 2000, "sgd", 200, 32, 3, {{"train", {{"lr_A", 5.0}}}}), GemmMode::never,
+                "sgd N=100 plain");
+#endif
+}
+
+TEST(CudaDevice, PackOfThousandRunsEqualsRunsOneByOne) {
+  SCB_REQUIRE_DEVICE();
+#if defined(SCB_HAVE_CUDA)
+  const uint32_t R = 1000;
+  std::vector<Config> cfgs;
+  for (uint32_t r = 0; r < R; ++r) {
+    json patch = {{"train",
+                   {{"lambda", 0.001 * (r % 7)},
+                    {"stage1_steps", 5 + r % 4},
+                    {"renormalize", r % 5 != 0},
+                    {"steps", 12 + r % 9}}}};
+    if (r == 17) patch["train"]["lr_V"] = 1e5;  // diverges: must not disturb its neighbours
+    if (r == 18) patch["train"]["divergence_limit"] = 0.05;
+    cfgs.push_back(config_for(doc_for(3, 100, "proximal", 20, 8 + 8 * (r % 3), 1000 + r, patch)));
+  }
+  const auto pb = make_problem(cfgs[0]);
+  RunPack pack = pack_of(cfgs, pb);
+  auto gpu = cuda::make_backend(cuda::Options{});
+  const std::vector<RunResult> together = train_pack(pack, *gpu);
+  EXPECT_EQ(pack.status[17], RunStatus::diverged);
+  EXPECT_EQ(pack.status[18], RunStatus::diverged);
+  for (uint32_t r = 0; r < R; ++r) {
+    RunPack single = pack_of({cfgs[r]}, pb);
+    auto one = cuda::make_backend(cuda::Options{});
+    const std::vector<RunResult> alone = train_pack(single, *one);
+    ASSERT_EQ(single.step[0], pack.step[r]) << "run " << r;
+    ASSERT_EQ(single.samples[0], pack.samples[r]) << "run " << r;
+    ASSERT_EQ(single.status[0], pack.status[r]) << "run " << r;
+    ASSERT_EQ(single.diverged_step[0], pack.diverged_step[r]) << "run " << r;
+    ASSERT_EQ(0, std::memcmp(single.V.data(), pack.V_of(r), single.V.size() * sizeof(float))) << "V of run " << r;
+    ASSERT_EQ(0, std::memcmp(single.A.data(), pack.A_of(r), single.A.size() * sizeof(float))) << "A of run " << r;
+    ASSERT_EQ(alone[0].curve.size(), together[r].curve.size()) << "run " << r;
+    for (size_t i = 0; i < alone[0].curve.size(); ++i) {
+      ASSERT_EQ(alone[0].curve[i].loss, together[r].curve[i].loss) << "run " << r;
+      ASSERT_EQ(alone[0].curve[i].dist_A_norm, together[r].curve[i].dist_A_norm) << "run " << r;
+    }
+  }
+#endif
+}
+
+TEST(CudaDevice, DivergenceMatchesCpu) {
+  SCB_REQUIRE_DEVICE();
+#if defined(SCB_HAVE_CUDA)
+  for (const char* alg : {"sgd", "proximal", "population"}) {
+    const Config cfg = config_for(doc_for(3, 100, alg, 60, 16, 3, {{"train", {{"lr_V", 50.0}, {"lr_A", 50.0}}}}));
+    auto cpu = make_cpu_backend(0);
+    auto gpu = cuda::make_backend(cuda::Options{});
+    RunPack cp, gp;
+    train_with(*cpu, cfg, &cp);
+    train_with(*gpu, cfg, &gp);
+    EXPECT_EQ(cp.status[0], RunStatus::diverged) << alg;
+    EXPECT_EQ(gp.status[0], cp.status[0]) << alg;
+    EXPECT_EQ(gp.diverged_step[0], cp.diverged_step[0]) << alg;
+    EXPECT_EQ(gp.step[0], cp.step[0]) << alg;
+    EXPECT_EQ(gp.samples[0], cp.samples[0]) << alg;
+  }
+#endif
+}
+
+TEST(CudaDevice, LargestShapeTrainsAndMatchesCpu) {
+  SCB_REQUIRE_DEVICE();
+#if defined(SCB_HAVE_CUDA)
+  // N = 500, T = 100,000 (A is 200 MB): three steps, thresholding and renormalisation from step 1.
+  const json doc = doc_for(500, 100000, "proximal", 3, 64, 1,
+                           {{"train", {{"stage1_steps", 1}, {"lambda", 1e-4}}}, {"eval", {{"every", 3}}}});
+  expect_parity(doc, cuda::GemmMode::automatic, "proximal N=500 T=1e5");
+#endif
+}
+
+}  // namespace
