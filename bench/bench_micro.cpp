@@ -12,6 +12,7 @@
 //
 //   build-bench/bench/scb_bench_micro --benchmark_filter=DrawTokens
 #include <benchmark/benchmark.h>
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -119,71 +120,170 @@ void BM_Philox(benchmark::State& state) {
 }
 BENCHMARK(BM_Philox);
 
-// What a SIMD-friendly Philox would give: 16 independent counters per call in a loop the
-// compiler vectorises (AVX2 vpmuludq; AVX-512 where the target allows), same words as philox().
-template <int L>
-__attribute__((always_inline)) inline void philox_lanes(const uint32_t* c0, uint32_t c1, uint32_t c2, uint32_t c3,
-                                                        uint64_t seed, uint32_t out[4][L]) {
-  uint32_t v0[L], v1[L], v2[L], v3[L];
-  for (int l = 0; l < L; ++l) v0[l] = c0[l], v1[l] = c1, v2[l] = c2, v3[l] = c3;
+// ---------------------------------------------------------------- what-ifs for the limit
+// Measured alternatives (same tokens, same contract) behind the optimisation suggestions.
+
+// Alias lookup without a data-dependent branch (the accept/alias choice is ~50% unpredictable
+// when mu is far from uniform, e.g. N = 3).
+inline uint32_t alias_sample_branchless(const uint32_t* threshold, const uint32_t* alias, uint32_t n, uint32_t u) {
+  const uint64_t x = static_cast<uint64_t>(u) * n;
+  const uint32_t idx = static_cast<uint32_t>(x >> 32), frac = static_cast<uint32_t>(x);
+  const uint32_t keep = 0u - static_cast<uint32_t>(frac < threshold[idx]);
+  return (idx & keep) | (alias[idx] & ~keep);
+}
+
+void BM_DrawTokensBranchless(benchmark::State& state) {
+  const uint32_t N = uint32_t(state.range(0)), T = uint32_t(state.range(1));
+  const auto pb = cached_problem(N, T);
+  const scb::ProblemView pv = pb->view();
+  uint32_t sample = 0, sink = 0;
+  for (auto _ : state) {
+    for (uint32_t blk = 0; blk < T / 4; ++blk) {
+      const scb::Philox4 w = scb::philox(7, blk, sample, 0, scb::kStreamTokens);
+      for (int lane = 0; lane < 4; ++lane)
+        sink += alias_sample_branchless(pv.mu_threshold, pv.mu_alias, pv.N, w.v[lane]);
+    }
+    ++sample;
+    benchmark::DoNotOptimize(sink);
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * (T / 4 * 4));
+}
+BENCHMARK(BM_DrawTokensBranchless)->ArgNames({"N", "T"})->ArgsProduct({{3, 20, 100, 500}, {100000}});
+
+// Eight Philox4x32-10 blocks per call with AVX2 (vpmuludq on even and odd lanes), and the alias
+// lookup with two gathers: 32 tokens per iteration, bit-identical to draw_token_block.
+__attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m256i& hi, __m256i& lo) {
+  const __m256i even = _mm256_mul_epu32(a, m), odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+  lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+__attribute__((target("avx2"))) inline void philox8(__m256i c0, uint32_t c1, uint32_t c2, uint32_t c3, uint64_t seed,
+                                                     __m256i out[4]) {
+  __m256i v0 = c0, v1 = _mm256_set1_epi32(int(c1)), v2 = _mm256_set1_epi32(int(c2)), v3 = _mm256_set1_epi32(int(c3));
+  const __m256i m0 = _mm256_set1_epi32(int(0xD2511F53u)), m1 = _mm256_set1_epi32(int(0xCD9E8D57u));
   uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
   for (int round = 0; round < 10; ++round) {
-    for (int l = 0; l < L; ++l) {
-      const uint64_t p0 = uint64_t(0xD2511F53u) * v0[l], p1 = uint64_t(0xCD9E8D57u) * v2[l];
-      const uint32_t n0 = uint32_t(p1 >> 32) ^ v1[l] ^ k0, n2 = uint32_t(p0 >> 32) ^ v3[l] ^ k1;
-      v1[l] = uint32_t(p1);
-      v3[l] = uint32_t(p0);
-      v0[l] = n0;
-      v2[l] = n2;
-    }
+    __m256i hi0, lo0, hi1, lo1;
+    mulhilo8(v0, m0, hi0, lo0);
+    mulhilo8(v2, m1, hi1, lo1);
+    v0 = _mm256_xor_si256(_mm256_xor_si256(hi1, v1), _mm256_set1_epi32(int(k0)));
+    v1 = lo1;
+    v2 = _mm256_xor_si256(_mm256_xor_si256(hi0, v3), _mm256_set1_epi32(int(k1)));
+    v3 = lo0;
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
   }
-  for (int l = 0; l < L; ++l) out[0][l] = v0[l], out[1][l] = v1[l], out[2][l] = v2[l], out[3][l] = v3[l];
+  out[0] = v0, out[1] = v1, out[2] = v2, out[3] = v3;
 }
 
-template <int L>
-__attribute__((noinline)) uint32_t draw_tokens_simd(const scb::ProblemView& pv, uint32_t sample, uint32_t T) {
-  uint32_t sink = 0, c0[L], w[4][L];
-  for (uint32_t blk0 = 0; blk0 < T / 4; blk0 += L) {
-    for (int l = 0; l < L; ++l) c0[l] = blk0 + uint32_t(l);
-    philox_lanes<L>(c0, sample, 0, scb::kStreamTokens, 7, w);
-    for (int lane = 0; lane < 4; ++lane)
-      for (int l = 0; l < L; ++l) sink += scb::alias_sample(pv.mu_threshold, pv.mu_alias, pv.N, w[lane][l]);
-  }
-  return sink;
+__attribute__((target("avx2"))) inline __m256i alias8(const scb::ProblemView& pv, __m256i u) {
+  __m256i idx, frac;
+  mulhilo8(u, _mm256_set1_epi32(int(pv.N)), idx, frac);
+  const __m256i thr = _mm256_i32gather_epi32(reinterpret_cast<const int*>(pv.mu_threshold), idx, 4);
+  const __m256i al = _mm256_i32gather_epi32(reinterpret_cast<const int*>(pv.mu_alias), idx, 4);
+  const __m256i sign = _mm256_set1_epi32(int(0x80000000u));
+  const __m256i accept = _mm256_cmpgt_epi32(_mm256_xor_si256(thr, sign), _mm256_xor_si256(frac, sign));
+  return _mm256_blendv_epi8(al, idx, accept);
+}
+
+// Tokens of blocks blk0 .. blk0+7 of one sample: lane l of out[j] is token 4*(blk0+l)+j.
+__attribute__((target("avx2"))) inline void draw_token_blocks8(const scb::ProblemView& pv, uint64_t seed, uint32_t step,
+                                                               uint32_t sample, uint32_t blk0, __m256i out[4]) {
+  const __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32(int(blk0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256i w[4];
+  philox8(c0, sample, step, scb::kStreamTokens, seed, w);
+  for (int j = 0; j < 4; ++j) out[j] = alias8(pv, w[j]);
 }
 
 __attribute__((target("avx2"), noinline)) uint32_t draw_tokens_avx2(const scb::ProblemView& pv, uint32_t sample,
                                                                      uint32_t T) {
-  return draw_tokens_simd<16>(pv, sample, T);
+  __m256i acc = _mm256_setzero_si256(), x[4];
+  for (uint32_t blk0 = 0; blk0 + 8 <= T / 4; blk0 += 8) {
+    draw_token_blocks8(pv, 7, 0, sample, blk0, x);
+    acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_add_epi32(x[0], x[1]), _mm256_add_epi32(x[2], x[3])));
+  }
+  alignas(32) uint32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
+  uint32_t s = 0;
+  for (uint32_t v : lanes) s += v;
+  return s;
 }
 
-void BM_DrawTokensSimd(benchmark::State& state) {
+__attribute__((target("avx2"))) bool avx2_matches_contract(const scb::ProblemView& pv) {
+  for (uint32_t blk0 : {0u, 8u, 1000u}) {
+    __m256i x[4];
+    draw_token_blocks8(pv, 7, 5, 3, blk0, x);
+    alignas(32) uint32_t lanes[4][8];
+    for (int j = 0; j < 4; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[j]), x[j]);
+    for (uint32_t l = 0; l < 8; ++l) {
+      uint32_t ref[4];
+      scb::draw_token_block(pv, 7, 5, 3, blk0 + l, ref);
+      for (int j = 0; j < 4; ++j)
+        if (ref[j] != lanes[j][l]) return false;
+    }
+  }
+  return true;
+}
+
+void BM_DrawTokensAvx2(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx2")) {
+    state.SkipWithError("no AVX2 on this CPU");
+    return;
+  }
   const uint32_t N = uint32_t(state.range(0)), T = uint32_t(state.range(1));
   const auto pb = cached_problem(N, T);
   const scb::ProblemView pv = pb->view();
-  // Check once that the lanes reproduce draw_token_block (same contract).
-  {
-    uint32_t c0[16], w[4][16];
-    for (int l = 0; l < 16; ++l) c0[l] = uint32_t(l);
-    philox_lanes<16>(c0, 3, 0, scb::kStreamTokens, 7, w);
-    uint32_t x[4];
-    scb::draw_token_block(pv, 7, 0, 3, 5, x);
-    for (int lane = 0; lane < 4; ++lane)
-      if (scb::alias_sample(pv.mu_threshold, pv.mu_alias, pv.N, w[lane][5]) != x[lane]) {
-        state.SkipWithError("SIMD Philox lanes differ from draw_token_block");
-        return;
-      }
+  if (!avx2_matches_contract(pv)) {
+    state.SkipWithError("AVX2 tokens differ from draw_token_block");
+    return;
   }
   uint32_t sample = 0, sink = 0;
   for (auto _ : state) {
-    sink += state.range(2) ? draw_tokens_avx2(pv, sample++, T) : draw_tokens_simd<16>(pv, sample++, T);
+    sink += draw_tokens_avx2(pv, sample++, T);
     benchmark::DoNotOptimize(sink);
   }
-  state.SetItemsProcessed(int64_t(state.iterations()) * (T / 64 * 64));
+  state.SetItemsProcessed(int64_t(state.iterations()) * (T / 32 * 32));
 }
-BENCHMARK(BM_DrawTokensSimd)->ArgNames({"N", "T", "avx2"})->ArgsProduct({{3, 500}, {10000}, {0, 1}});
+BENCHMARK(BM_DrawTokensAvx2)->ArgNames({"N", "T"})->ArgsProduct({{3, 20, 100, 500}, {100000}});
+
+// Phase 1's scatter with one h (and counts) per Philox lane, summed in a fixed order at the
+// end: breaks the store-to-load dependency through h[x] when tokens repeat (small N).
+void BM_ForwardScatterSplit(benchmark::State& state) {
+  const uint32_t N = uint32_t(state.range(0)), T = uint32_t(state.range(1));
+  const bool split = state.range(2) != 0;
+  const auto pb = cached_problem(N, T);
+  const scb::ProblemView pv = pb->view();
+  std::vector<float> A(T, 1.0f / float(T));
+  std::vector<uint16_t> tokens(T);
+  std::vector<double> h4(size_t(4) * N), h(N);
+  std::vector<uint32_t> c4(size_t(4) * N), counts(N);
+  uint32_t sample = 0;
+  for (auto _ : state) {
+    std::fill(h4.begin(), h4.end(), 0.0);
+    std::fill(c4.begin(), c4.end(), 0u);
+    uint32_t x[4];
+    for (uint32_t blk = 0; blk < T / 4; ++blk) {
+      scb::draw_token_block(pv, 7, 0, sample, blk, x);
+      for (uint32_t l = 0; l < 4; ++l) {
+        const uint32_t t = 4 * blk + l, lane = split ? l : 0;
+        tokens[t] = uint16_t(x[l]);
+        h4[lane * N + x[l]] += double(A[t]);
+        ++c4[lane * N + x[l]];
+      }
+    }
+    for (uint32_t j = 0; j < N; ++j) {
+      h[j] = ((h4[j] + h4[N + j]) + h4[2 * N + j]) + h4[3 * N + j];
+      counts[j] = c4[j] + c4[N + j] + c4[2 * N + j] + c4[3 * N + j];
+    }
+    ++sample;
+    benchmark::DoNotOptimize(h.data());
+    benchmark::DoNotOptimize(tokens.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * (T / 4 * 4));
+  state.SetLabel(split ? "4 accumulators" : "1 accumulator");
+}
+BENCHMARK(BM_ForwardScatterSplit)->ArgNames({"N", "T", "split"})->ArgsProduct({{3, 20, 500}, {10000}, {0, 1}});
 
 // ---------------------------------------------------------------- phase 1: one sample
 
@@ -208,6 +308,14 @@ void BM_ForwardSample(benchmark::State& state) {
 BENCHMARK(BM_ForwardSample)->ArgNames({"N", "T"})->ArgsProduct({{3, 20, 100, 500}, {1000, 10000, 100000}});
 
 // ---------------------------------------------------------------- phases 2-4 (replicas)
+
+// soft_threshold without branches, exact (tau > 0): max(z - tau, 0) + min(z + tau, 0) is z - tau,
+// z + tau or +0 exactly where soft_threshold gives them; the branchy form mispredicts when many
+// entries sit near the threshold (the proximal stage's whole point).
+inline float update_attention_branchless(float a, float grad, const scb::AUpdateRule& rule) {
+  const float z = a - rule.lr * ((grad - rule.mean) * rule.inv_mu);
+  return rule.threshold ? std::max(z - rule.tau, 0.0f) + std::min(z + rule.tau, 0.0f) : z;
+}
 
 // Single-thread copy of the CPU backend's step for one run, proximal stage (threshold and
 // renormalisation on), with the phases callable separately. Same loops as src/cpu_backend.cpp.
@@ -261,8 +369,20 @@ struct ReplicaRun {
     const double lr = lr_V / double(B);
     for (size_t e = 0; e < dV.size(); ++e) V[e] = float(V[e] - lr * dV[e]);
   }
-  // Phase 3 for every block of positions; the gather alone when update = false.
-  void phase3(bool update = true) {
+  // Phase 3 for every block of positions; the gather alone when update = false; with
+  // `partial` the column sum is kept in 8 partial sums (fixed order, so still deterministic),
+  // which lets the update loop vectorise instead of waiting on one double accumulator.
+  void phase3(bool update = true, bool partial = false, bool branchless = false, bool two_pass = false) {
+    phase3_body(update, partial, branchless, two_pass);
+  }
+  // The same loops compiled for AVX2 (what a -march=x86-64-v3 build or a dispatched kernel gives).
+  __attribute__((target("avx2,fma"))) void phase3_avx2(bool partial, bool branchless, bool two_pass = false) {
+    phase3_body(true, partial, branchless, two_pass);
+  }
+  // two_pass: update the 64 entries of the tile first (branchless threshold, no accumulator: the
+  // loop vectorises), then sum them into 8 double partial sums while they are still in L1.
+  __attribute__((always_inline)) inline void phase3_body(bool update, bool partial, bool branchless,
+                                                         bool two_pass = false) {
     const uint32_t nblocks = (T + kBlock - 1) / kBlock;
     bool bad = false;
     for (uint32_t blk = 0; blk < nblocks; ++blk) {
@@ -282,12 +402,53 @@ struct ReplicaRun {
         float* a = A.data() + size_t(c) * T + t0;
         const scb::AUpdateRule rule{lr_A, inv_mu[c], col_mean[c], lr_A * lambda, true};
         const double* row = tile.data() + size_t(c) * kBlock;
+        const double invB = 1.0 / B;
         double colsum = 0;
-        for (uint32_t i = 0; i < len; ++i) {
-          const float grad = hit ? float(row[i] / B) : 0.0f;
-          a[i] = scb::update_attention(a[i], grad, rule);
-          colsum += a[i];
-          bad |= !(std::fabs(a[i]) <= 1e6f);
+        if (two_pass && len == kBlock) {
+          int badv = 0;
+          const float lr = rule.lr, mean = rule.mean, imu = rule.inv_mu, tau = rule.tau;
+          if (hit) {
+            for (uint32_t i = 0; i < kBlock; ++i) {
+              const float grad = static_cast<float>(row[i] * invB);
+              const float z = a[i] - lr * ((grad - mean) * imu);
+              const float v = std::max(z - tau, 0.0f) + std::min(z + tau, 0.0f);
+              a[i] = v;
+              badv |= std::fabs(v) <= 1e6f ? 0 : 1;
+            }
+          } else {
+            for (uint32_t i = 0; i < kBlock; ++i) {
+              const float z = a[i] - lr * ((0.0f - mean) * imu);
+              const float v = std::max(z - tau, 0.0f) + std::min(z + tau, 0.0f);
+              a[i] = v;
+              badv |= std::fabs(v) <= 1e6f ? 0 : 1;
+            }
+          }
+          double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          for (uint32_t i = 0; i < kBlock; i += 8)
+            for (uint32_t l = 0; l < 8; ++l) part[l] += a[i + l];
+          colsum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+          bad |= badv != 0;
+        } else if (partial && len == kBlock) {
+          double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          int badv = 0;
+          for (uint32_t i = 0; i < kBlock; i += 8)
+            for (uint32_t l = 0; l < 8; ++l) {
+              const float grad = hit ? static_cast<float>(row[i + l] * invB) : 0.0f;
+              const float v = branchless ? update_attention_branchless(a[i + l], grad, rule)
+                                         : scb::update_attention(a[i + l], grad, rule);
+              a[i + l] = v;
+              part[l] += v;
+              badv |= !(std::fabs(v) <= 1e6f);
+            }
+          colsum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+          bad |= badv != 0;
+        } else {
+          for (uint32_t i = 0; i < len; ++i) {
+            const float grad = hit ? static_cast<float>(row[i] * invB) : 0.0f;
+            a[i] = scb::update_attention(a[i], grad, rule);
+            colsum += a[i];
+            bad |= !(std::fabs(a[i]) <= 1e6f);
+          }
         }
         col_sum[size_t(blk) * N + c] = colsum;
       }
@@ -308,7 +469,10 @@ struct ReplicaRun {
 };
 
 // range: N, T, B, which (0 = whole replica step, 1 = phase 1, 2 = phase 2, 3 = phase 3 gather only,
-// 4 = phase 3 gather + update, 5 = phase 4).
+// 4 = phase 3 gather + update, 5 = phase 4; what-ifs: 6 = phase 3 with 8 partial column sums,
+// 7 = the same with a branchless soft-threshold, 8 and 9 = 6 and 7 compiled for AVX2,
+// 10 = two passes per tile (vectorisable update, then 8 partial sums), 11 = 10 for AVX2,
+// 12 = the whole step with phase 3 as in 10).
 void BM_ReplicaPhase(benchmark::State& state) {
   const uint32_t N = uint32_t(state.range(0)), T = uint32_t(state.range(1)), B = uint32_t(state.range(2));
   const int which = int(state.range(3));
@@ -323,18 +487,29 @@ void BM_ReplicaPhase(benchmark::State& state) {
       case 2: run.phase2(); break;
       case 3: run.phase3(false); break;
       case 4: run.phase3(true); break;
+      case 6: run.phase3(true, true); break;
+      case 7: run.phase3(true, true, true); break;
+      case 8: run.phase3_avx2(true, false); break;
+      case 9: run.phase3_avx2(true, true); break;
+      case 10: run.phase3(true, false, false, true); break;
+      case 11: run.phase3_avx2(false, false, true); break;
+      case 12: run.phase1(); run.phase2(); run.phase3(true, false, false, true); run.phase4(); break;
       default: run.phase4(); break;
     }
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * B * T);  // sample-tokens of a step
-  static const char* names[] = {"step", "p1_draw_scatter", "p2_dV", "p3_gather", "p3_gather_update", "p4_renorm"};
+  static const char* names[] = {"step", "p1_draw_scatter", "p2_dV", "p3_gather", "p3_gather_update", "p4_renorm",
+                                "p3_gather_update_8sums", "p3_gather_update_8sums_branchless",
+                                "p3_8sums_avx2", "p3_8sums_branchless_avx2", "p3_two_pass", "p3_two_pass_avx2",
+                                "step_with_two_pass_p3"};
   state.SetLabel(names[which]);
 }
 BENCHMARK(BM_ReplicaPhase)
     ->ArgNames({"N", "T", "B", "phase"})
-    ->ArgsProduct({{3}, {100, 10000}, {64, 128}, {0, 1, 2, 3, 4, 5}})
-    ->ArgsProduct({{500}, {100000}, {64}, {0, 1, 2, 3, 4, 5}})
+    ->ArgsProduct({{3}, {100, 10000}, {64, 128}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}})
+    ->ArgsProduct({{100}, {10000}, {64}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}})
+    ->ArgsProduct({{500}, {100000}, {64}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}})
     ->Unit(benchmark::kMicrosecond);
 
 // ---------------------------------------------------------------- the whole CPU step
