@@ -49,6 +49,7 @@ struct BenchArgs {
   std::string device = "cpu";
   std::string stage = "proximal";
   std::string json_path;
+  bool append = false;          // add to an existing --json file instead of replacing it
   bool peer = false;
   std::string peer_python = "/usr/bin/python3";
   std::string peer_script;
@@ -349,7 +350,33 @@ int run_bench(const BenchArgs& args) {
                                    {"message", peer.message}}
                             : json(nullptr);
     doc["results"] = json::array();
+    json header = {{"machine", doc["machine"]}, {"build", doc["build"]}, {"settings", doc["settings"]},
+                   {"peer", doc["peer"]}};
+    doc["runs"] = json::array();
+    if (args.append && !args.json_path.empty() && std::filesystem::exists(args.json_path)) {
+      try {
+        const json old = load_json_file(args.json_path);
+        if (old.contains("runs")) {
+          doc["runs"] = old["runs"];
+        } else {
+          json h = json::object();
+          for (const char* k : {"machine", "build", "settings", "peer"})
+            if (old.contains(k)) h[k] = old[k];
+          doc["runs"].push_back(h);
+        }
+        if (old.contains("results")) {
+          doc["results"] = old["results"];
+          for (json& r : doc["results"])
+            if (!r.contains("run")) r["run"] = 0;
+        }
+      } catch (const ConfigError& e) {
+        std::fprintf(stderr, "scb bench: --append: %s\n", e.what());
+        return 2;
+      }
+    }
+    doc["runs"].push_back(header);
   }
+  const size_t run_index = doc["runs"].size() - 1;
   auto save = [&] {
     if (args.json_path.empty()) return;
     std::ofstream out(args.json_path);
@@ -382,7 +409,7 @@ int run_bench(const BenchArgs& args) {
         for (uint64_t R : packs)
           for (uint64_t thr_req : thread_list) {
             const int threads = thr_req == 0 ? all_threads : int(thr_req);
-            json rec = {{"N", N}, {"T", T}, {"B", B}, {"pack", R}, {"threads", threads},
+            json rec = {{"run", run_index}, {"N", N}, {"T", T}, {"B", B}, {"pack", R}, {"threads", threads},
                         {"device", device == Device::cuda ? "cuda" : "cpu"}, {"stage", args.stage}};
             const auto load0 = load_average();
             const Config cfg = bench_config(N, T, B, 0, args.stage);
@@ -547,6 +574,7 @@ int run_bench(const BenchArgs& args) {
   {
     const auto l = load_average();
     doc["machine"]["load_average_end"] = {l[0], l[1], l[2]};
+    doc["runs"][run_index]["machine"]["load_average_end"] = {l[0], l[1], l[2]};
   }
   save();
   if (!args.json_path.empty() && !args.quiet) std::printf("-> %s\n", args.json_path.c_str());
@@ -574,6 +602,8 @@ void add_bench_command(CLI::App& app, int& status) {
   cmd->add_option("--device", args->device, "cpu, cuda or auto (default cpu)");
   cmd->add_option("--stage", args->stage, "proximal (threshold + renormalisation every step, default) or sgd");
   cmd->add_option("--json", args->json_path, "Write every figure to this JSON file");
+  cmd->add_flag("--append", args->append,
+                "Add this run's figures to an existing --json file (each run's machine and settings kept under runs)");
   cmd->add_flag("--peer", args->peer, "Also run the PyTorch peer (bench/peers/torch_scb.py) on the same configs");
   cmd->add_option("--peer-python", args->peer_python, "Python for the peer (default /usr/bin/python3)");
   cmd->add_option("--peer-script", args->peer_script, "Path of torch_scb.py (default: found from the source tree)");
