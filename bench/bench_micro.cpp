@@ -307,6 +307,40 @@ void BM_ForwardSample(benchmark::State& state) {
 }
 BENCHMARK(BM_ForwardSample)->ArgNames({"N", "T"})->ArgsProduct({{3, 20, 100, 500}, {1000, 10000, 100000}});
 
+// Phase 1 on every thread, as the CPU backend schedules it (dynamic chunks of 4 samples), with the
+// per-sample h, r, g and counts either packed (stride N, as src/cpu_backend.cpp lays them out) or
+// padded to whole 64-byte lines. Packed with small N, neighbouring samples of different threads
+// share cache lines that every token's h[x] += a_t writes: false sharing.
+void BM_Phase1Omp(benchmark::State& state) {
+  const uint32_t N = uint32_t(state.range(0)), T = uint32_t(state.range(1)), B = uint32_t(state.range(2));
+  const bool padded = state.range(3) != 0;
+  const int threads = state.range(4) > 0 ? int(state.range(4)) : omp_get_max_threads();
+  const auto pb = cached_problem(N, T);
+  const scb::ProblemView pv = pb->view();
+  std::vector<float> V(size_t(N) * N), A(size_t(N) * T);
+  scb::initial_parameters(bench_config(N, T, B), *pb, V.data(), A.data());
+  const size_t sd = padded ? (N + 7) / 8 * 8 : N, su = padded ? (N + 15) / 16 * 16 : N;
+  std::vector<uint16_t> tokens(size_t(B) * T);
+  std::vector<double> h(B * sd), r(B * sd), g(B * sd);
+  std::vector<uint32_t> counts(B * su);
+  uint32_t step = 0;
+  for (auto _ : state) {
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+    for (uint32_t b = 0; b < B; ++b)
+      scb::forward_sample(pv, V.data(), A.data(), 7, step, b, tokens.data() + size_t(b) * T, h.data() + b * sd,
+                          counts.data() + b * su, r.data() + b * sd, g.data() + b * sd);
+    ++step;
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * B * T);
+  state.SetLabel(padded ? "padded to 64 B" : "packed (stride N)");
+}
+BENCHMARK(BM_Phase1Omp)
+    ->ArgNames({"N", "T", "B", "pad", "thr"})
+    ->ArgsProduct({{3, 20}, {10000}, {128}, {0, 1}, {1, 0}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
 // ---------------------------------------------------------------- phases 2-4 (replicas)
 
 // soft_threshold without branches, exact (tau > 0): max(z - tau, 0) + min(z + tau, 0) is z - tau,
