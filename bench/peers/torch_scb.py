@@ -21,11 +21,20 @@ Prints one JSON object on stdout.
 """
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
 import time
+
+# glibc's defaults give every step's large temporaries fresh pages (mmap for big blocks, heap
+# trimming after each free): page faults then cost as much as the arithmetic, and the timing
+# swings 2-5x with the history of the process. Give the peer its best case: keep freed memory
+# (set before the interpreter starts, so re-exec once). SCB_PEER_PLAIN_MALLOC=1 keeps the defaults.
+MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184",
+                 "MALLOC_TOP_PAD_": "268435456"}
+if os.environ.get("SCB_PEER_PLAIN_MALLOC") != "1" and any(os.environ.get(k) != v for k, v in MALLOC_TUNING.items()):
+    os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **MALLOC_TUNING})
+MALLOC_TUNED = os.environ.get("SCB_PEER_PLAIN_MALLOC") != "1"
 
 try:
     import torch
@@ -135,7 +144,8 @@ def run_bench(args):
     torch.set_num_threads(args.threads if args.threads > 0 else (os.cpu_count() or 1))
     need = peer_bytes(args.N, args.T, args.B, args.pack)
     base = {"N": args.N, "T": args.T, "B": args.B, "pack": args.pack, "threads": torch.get_num_threads(),
-            "sampler": args.sampler, "stage": args.stage, "torch": torch.__version__, "bytes": need}
+            "sampler": args.sampler, "stage": args.stage, "torch": torch.__version__, "bytes": need,
+            "malloc_tuned": MALLOC_TUNED}
     if args.memory_cap > 0 and need > args.memory_cap:
         base["skipped"] = "needs %.2f GiB > memory cap %.2f GiB" % (need / 2**30, args.memory_cap / 2**30)
         return base
