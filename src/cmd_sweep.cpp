@@ -52,7 +52,11 @@ int run_sweep_command(const SweepArgs& a) {
     return 2;
   }
   if (a.dry_run) {
-    std::printf("%s\n", fmt::format("sweep: {} runs in {} packs (nothing written)", s.total, s.packs).c_str());
+    std::printf("%s\n", fmt::format("sweep: {} runs in {} packs on {} workers; largest pack {:.1f} MiB of a {:.1f} MiB budget "
+                                    "per worker (nothing written)",
+                                    s.total, s.packs, s.workers, double(s.largest_pack_bytes) / 1048576.0,
+                                    double(s.budget) / 1048576.0 / double(std::max<size_t>(1, s.workers)))
+                            .c_str());
     return 0;
   }
   const size_t trained = s.ok + s.diverged;

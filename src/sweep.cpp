@@ -872,6 +872,45 @@ std::string runs_row(const Sweep& s, const SweepRun& run, const RunPack& pack, s
   return row;
 }
 
+// The execution plan: how many packs train side by side and which runs each holds. On the
+// CPU, packs train side by side, each on a one-thread backend: no barriers between threads
+// at every step, so a run in a sweep costs what it costs alone (and a busy machine does not
+// stall every step). Fewer runs than threads get the threads inside their pack instead. A
+// device backend trains one pack at a time. Packs in flight share the memory budget.
+struct ExecutionPlan {
+  size_t workers = 1;
+  int backend_threads = 0;
+  std::vector<PlannedPack> packs;  // most expensive first
+};
+
+ExecutionPlan plan_execution(const std::vector<const Config*>& cfgs, const std::vector<std::string>& names, uint64_t budget,
+                             size_t max_pack_runs, bool cpu, int threads) {
+  ExecutionPlan e;
+  e.workers = cpu ? std::max<size_t>(1, std::min<size_t>(size_t(threads), cfgs.size())) : 1;
+  uint64_t largest = 0;
+  for (const Config* c : cfgs) largest = std::max(largest, run_footprint(*c).total());
+  while (e.workers > 1 && budget / e.workers < largest) --e.workers;
+  size_t cap = max_pack_runs;
+  if (e.workers > 1) {
+    // Several packs per worker keep the workers evenly loaded.
+    const size_t share = std::max<size_t>(1, (cfgs.size() + 4 * e.workers - 1) / (4 * e.workers));
+    cap = cap ? std::min(cap, share) : share;
+  }
+  e.backend_threads = e.workers > 1 ? std::max(1, threads / int(e.workers)) : threads;
+  e.packs = plan_packs(cfgs, budget / e.workers, cap, names);
+  auto cost = [&](const PlannedPack& p) {
+    double c = 0;
+    for (size_t k : p.runs) {
+      const Config& cfg = *cfgs[k];
+      c += double(cfg.train.steps) * double(cfg.problem.T) *
+           (cfg.train.algorithm == Algorithm::population ? double(cfg.problem.N) : double(cfg.train.batch_size));
+    }
+    return c;
+  };
+  std::stable_sort(e.packs.begin(), e.packs.end(), [&](const PlannedPack& x, const PlannedPack& y) { return cost(x) > cost(y); });
+  return e;
+}
+
 }  // namespace
 
 SweepSummary run_sweep(const SweepOptions& o) {
@@ -903,10 +942,16 @@ SweepSummary run_sweep(const SweepOptions& o) {
   }();
   std::error_code ec;
   const bool has_manifest = file_exists(out / "manifest.json");
+  const int threads = o.threads > 0 ? o.threads : std::max(1, omp_get_max_threads());
+  const bool cpu = backend->name() == "cpu";
   if (o.dry_run) {
+    const ExecutionPlan e = plan_execution(cfgs, names, budget, o.max_pack_runs, cpu, threads);
     SweepSummary sum;
     sum.total = mine.size();
-    sum.packs = plan_packs(cfgs, budget, o.max_pack_runs, names).size();
+    sum.packs = e.packs.size();
+    sum.workers = e.workers;
+    sum.budget = budget;
+    for (const PlannedPack& p : e.packs) sum.largest_pack_bytes = std::max(sum.largest_pack_bytes, p.bytes);
     return sum;
   }
   if (o.resume && has_manifest) {
@@ -960,7 +1005,6 @@ SweepSummary run_sweep(const SweepOptions& o) {
     cfgs.push_back(&sw.runs[i].config);
     names.push_back(sw.runs[i].run_id);
   }
-  const std::vector<PlannedPack> packs = plan_packs(cfgs, budget, o.max_pack_runs, names);
 
   std::map<std::string, std::string> algorithm_of;
   for (size_t i : mine) algorithm_of[sw.runs[i].run_id] = to_string(sw.runs[i].config.train.algorithm);
@@ -982,43 +1026,19 @@ SweepSummary run_sweep(const SweepOptions& o) {
   SweepSummary sum;
   sum.total = mine.size();
   sum.skipped = done.size();
-  sum.packs = packs.size();
   if (todo.empty()) return sum;
 
-  // 3. Workers. On the CPU, packs train side by side, each on a one-thread backend: no
-  // barriers between threads at every step, so a run in a sweep costs what it costs alone
-  // (and a busy machine does not stall every step). One run, or fewer runs than threads,
-  // gets the threads inside its pack instead. A device backend trains one pack at a time.
-  const int threads = o.threads > 0 ? o.threads : std::max(1, omp_get_max_threads());
-  const bool cpu = backend->name() == "cpu";
-  size_t workers = cpu ? std::max<size_t>(1, std::min<size_t>(size_t(threads), todo.size())) : 1;
-  uint64_t largest = 0;
-  for (const Config* c : cfgs) largest = std::max(largest, run_footprint(*c).total());
-  while (workers > 1 && budget / workers < largest) --workers;  // packs in flight share the budget
-  std::vector<PlannedPack> work = packs;
-  if (workers > 1) {
-    // Several packs per worker keep the workers evenly loaded (largest packs first).
-    const size_t share = std::max<size_t>(1, (todo.size() + 4 * workers - 1) / (4 * workers));
-    const size_t cap = o.max_pack_runs ? std::min(o.max_pack_runs, share) : share;
-    work = plan_packs(cfgs, budget / workers, cap, names);
-  }
-  auto pack_cost = [&](const PlannedPack& p) {
-    double c = 0;
-    for (size_t k : p.runs) {
-      const Config& cfg = *cfgs[k];
-      c += double(cfg.train.steps) * double(cfg.problem.T) *
-           (cfg.train.algorithm == Algorithm::population ? double(cfg.problem.N) : double(cfg.train.batch_size));
-    }
-    return c;
-  };
-  std::stable_sort(work.begin(), work.end(), [&](const PlannedPack& x, const PlannedPack& y) { return pack_cost(x) > pack_cost(y); });
+  // 3. Workers (see plan_execution).
+  const ExecutionPlan exec = plan_execution(cfgs, names, budget, o.max_pack_runs, cpu, threads);
+  const size_t workers = exec.workers;
+  const std::vector<PlannedPack>& work = exec.packs;
   sum.packs = work.size();
   sum.workers = workers;
   std::vector<std::unique_ptr<Backend>> backends;
   if (workers == 1) {
     backends.push_back(std::move(backend));
   } else {
-    for (size_t w = 0; w < workers; ++w) backends.push_back(make_cpu_backend(std::max(1, threads / int(workers))));
+    for (size_t w = 0; w < workers; ++w) backends.push_back(make_cpu_backend(exec.backend_threads));
   }
 
   int64_t steps_todo = 0;
@@ -1090,7 +1110,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
         RunTiming timing;
         timing.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - pack_start).count();
         timing.device = be.name();
-        timing.threads = workers > 1 ? std::max(1, threads / int(workers)) : threads;
+        timing.threads = exec.backend_threads;
         for (size_t j : to_save) {
           const auto& [r, res] = pending[j];
           const SweepRun& run = sw.runs[run_of[r]];

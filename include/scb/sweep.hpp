@@ -180,6 +180,7 @@ struct SweepSummary {
   size_t total = 0, skipped = 0, ok = 0, diverged = 0, packs = 0, workers = 0;
   double wall_seconds = 0;
   int64_t sample_tokens = 0;
+  uint64_t budget = 0, largest_pack_bytes = 0;  // filled in by a dry run
 };
 
 // Validates everything (ConfigError, before any output exists), then trains the runs of the
