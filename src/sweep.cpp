@@ -337,19 +337,6 @@ Sweep expand_sweep(const ordered_json& doc, const fs::path& dir) {
       axis.zip = zip;
       for (size_t i = 0; i < vals.size(); ++i) {
         json v = to_plain(vals[i]);
-        // A value that is wrong on its own (type, range) is reported against its axis entry;
-        // errors that only arise together with other keys are left to the per-run check.
-        json d = s.base;
-        set_dotted(d, name, v);
-        try {
-          (void)resolve_config(d, s.base_dir);
-        } catch (const ConfigError& e) {
-          const std::string m = e.what();
-          if (names_key(m, name)) {
-            const std::string rest = m.rfind(name + ":", 0) == 0 ? m.substr(name.size() + 1) : " " + m;
-            throw ConfigError(fmt::format("{}[{}]:{}", path, i, rest));
-          }
-        }
         axis.values.push_back(std::move(v));
       }
       s.axes.push_back(std::move(axis));
@@ -391,7 +378,11 @@ Sweep expand_sweep(const ordered_json& doc, const fs::path& dir) {
     for (size_t z = 0; z < s.zip_length; ++z) {
       json point = s.base;
       std::vector<json> values(s.axes.size());
-      for (size_t g = 0; g < grid.size(); ++g) values[grid[g]] = s.axes[grid[g]].values[at[g]];
+      std::vector<size_t> value_index(s.axes.size(), z);
+      for (size_t g = 0; g < grid.size(); ++g) {
+        values[grid[g]] = s.axes[grid[g]].values[at[g]];
+        value_index[grid[g]] = at[g];
+      }
       for (size_t a : zip) values[a] = s.axes[a].values[z];
       for (size_t a = 0; a < s.axes.size(); ++a) set_dotted(point, s.axes[a].name, values[a]);
       const json* seed_value = &default_seed;
@@ -407,6 +398,16 @@ Sweep expand_sweep(const ordered_json& doc, const fs::path& dir) {
         try {
           run.config = resolve_config(d, s.base_dir);
         } catch (const ConfigError& e) {
+          // Every axis value occurs in some run, so this checks them all. An error about an
+          // axis key names the value in the sweep file (grid.train.lambda[2]) and the run.
+          const std::string m = e.what();
+          for (size_t a = 0; a < s.axes.size(); ++a) {
+            const std::string& name = s.axes[a].name;
+            if (!names_key(m, name)) continue;
+            const std::string rest = m.rfind(name + ":", 0) == 0 ? m.substr(name.size() + 1) : " " + m;
+            throw ConfigError(fmt::format("{}.{}[{}]:{} (run {}: {})", s.axes[a].zip ? "zip" : "grid", name, value_index[a], rest,
+                                          run.index, describe_point(s, run)));
+          }
           throw ConfigError(fmt::format("{}: {}", s.axes.empty() ? std::string("base") : fmt::format("run {} ({})", run.index, describe_point(s, run)), e.what()));
         }
         run.run_id = run_id_of(run.config.resolved);

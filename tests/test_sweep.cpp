@@ -193,7 +193,12 @@ TEST(SweepExpand, BadSweepFilesNameTheKey) {
   EXPECT_NE(e.find("gird: unknown key"), std::string::npos) << e;
   e = expand_error(R"({"base": {"train": {"lamda": 1}}})");
   EXPECT_NE(e.find("base: train.lamda"), std::string::npos) << e;
-  // Valid alone, inconsistent together: reported against the run.
+  // Valid only together with another axis: accepted in a zip, refused in a grid (naming the value and run).
+  EXPECT_EQ(expand_error(base + R"("zip": {"train.algorithm": ["sgd", "population"], "train.noise": [0, 0.1]}})"), "");
+  e = expand_error(base + R"("grid": {"train.algorithm": ["sgd", "population"], "train.noise": [0, 0.1]}})");
+  EXPECT_NE(e.find("grid.train.noise[1]"), std::string::npos) << e;
+  EXPECT_NE(e.find("(run 1: train.algorithm=sgd, train.noise=0.1)"), std::string::npos) << e;
+  // Inconsistent through a key that is not an axis: reported against the run.
   e = expand_error(base + R"("grid": {"problem.T": [20, 1]}})");
   EXPECT_NE(e.find("run 1 (problem.T=1)"), std::string::npos) << e;
   EXPECT_NE(e.find("problem.Q"), std::string::npos) << e;
