@@ -88,22 +88,29 @@ class CpuBackend final : public Backend {
 
   void step() override {
     RunPack& p = *pack_;
+    // Fork/join costs microseconds: a step smaller than this many sample-positions runs on one
+    // thread (the arithmetic order, and so every result, is the same for any thread count).
+    constexpr uint64_t kMinParallelWork = 1u << 16;
+    uint64_t work = 0;
+    for (size_t r = 0; r < p.size(); ++r)
+      if (p.active(r)) work += uint64_t(p.algorithm == Algorithm::population ? p.N : p.batch_size[r]) * p.T;
+    const int threads = work < kMinParallelWork ? 1 : threads_;
     if (p.algorithm == Algorithm::population) {
-#pragma omp parallel for schedule(dynamic) num_threads(threads_)
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
       for (size_t r = 0; r < p.size(); ++r)
         if (p.active(r)) population_v_update(r);
     } else {
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads_)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
       for (size_t i = 0; i < sample_items_.size(); ++i)
         if (p.active(sample_items_[i].run)) forward(sample_items_[i].run, sample_items_[i].index);
-#pragma omp parallel for schedule(dynamic) num_threads(threads_)
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
       for (size_t r = 0; r < p.size(); ++r)
         if (p.active(r)) reduce_and_update_v(r);
     }
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads_)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
     for (size_t i = 0; i < block_items_.size(); ++i)
       if (p.active(block_items_[i].run)) update_a_block(block_items_[i].run, block_items_[i].index);
-#pragma omp parallel for schedule(dynamic) num_threads(threads_)
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
     for (size_t r = 0; r < p.size(); ++r)
       if (p.active(r)) finish_step(r);
   }
