@@ -19,7 +19,7 @@ struct SweepArgs {
   std::string device = "auto";
   int threads = 0;
   std::string memory_budget;
-  size_t pack_runs = 64;
+  size_t pack_runs = 0;
   std::string save_params;
   bool quiet = false;
   bool dry_run = false;
@@ -83,7 +83,7 @@ void add_sweep_command(CLI::App& app, int& status) {
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)");
   cmd->add_option("--memory-budget", a->memory_budget,
                   "Bytes one pack of runs may use, such as 8G or 512M (default: half of the free memory)");
-  cmd->add_option("--pack-runs", a->pack_runs, "At most this many runs per pack (0 = no cap; default 64)");
+  cmd->add_option("--pack-runs", a->pack_runs, "At most this many runs per pack (default 0: automatic, 64 on the CPU, 4096 on a GPU)");
   cmd->add_option("--save-params", a->save_params,
                   "Write runs/<run_id>/ (A.npy, V.npy, Q.npy, ...): best (the best run of each algorithm, default), all or none");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress line on stderr");

@@ -887,6 +887,7 @@ struct ExecutionPlan {
 ExecutionPlan plan_execution(const std::vector<const Config*>& cfgs, const std::vector<std::string>& names, uint64_t budget,
                              size_t max_pack_runs, bool cpu, int threads) {
   ExecutionPlan e;
+  if (max_pack_runs == 0) max_pack_runs = cpu ? 64 : 4096;  // a device wants wide packs
   e.workers = cpu ? std::max<size_t>(1, std::min<size_t>(size_t(threads), cfgs.size())) : 1;
   uint64_t largest = 0;
   for (const Config* c : cfgs) largest = std::max(largest, run_footprint(*c).total());
@@ -895,7 +896,7 @@ ExecutionPlan plan_execution(const std::vector<const Config*>& cfgs, const std::
   if (e.workers > 1) {
     // Several packs per worker keep the workers evenly loaded.
     const size_t share = std::max<size_t>(1, (cfgs.size() + 4 * e.workers - 1) / (4 * e.workers));
-    cap = cap ? std::min(cap, share) : share;
+    cap = std::min(cap, share);
   }
   e.backend_threads = e.workers > 1 ? std::max(1, threads / int(e.workers)) : threads;
   e.packs = plan_packs(cfgs, budget / e.workers, cap, names);

@@ -169,7 +169,7 @@ struct SweepOptions {
   Device device = Device::auto_select;
   int threads = 0;
   uint64_t memory_budget = 0;  // 0: default_memory_budget
-  size_t max_pack_runs = 64;   // 0: no cap
+  size_t max_pack_runs = 0;    // 0: automatic (64 runs on the CPU, 4096 on a device)
   SaveParams save_params = SaveParams::best;
   bool save_params_given = false;  // on --resume, the manifest's mode unless given
   bool quiet = false;
