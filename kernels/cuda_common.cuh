@@ -11,18 +11,8 @@
 
 #include <cstdint>
 
-// philox.hpp marks its round loop `#pragma unroll` under __CUDACC__, which nvcc's host pass
-// hands to g++ as an unknown pragma (an error under -Werror; g++ < 13 ignores `#pragma GCC
-// diagnostic` for it). The pragma only matters to device code, so the host pass includes
-// philox.hpp with __CUDACC__ hidden (hd.hpp first, so that SCB_HD stays __host__ __device__).
-// The proper fix is `#if defined(__CUDA_ARCH__)` in philox.hpp.
 #include "scb/hd.hpp"
-#if !defined(__CUDA_ARCH__) && defined(__CUDACC__)
-#pragma push_macro("__CUDACC__")
-#undef __CUDACC__
 #include "scb/philox.hpp"
-#pragma pop_macro("__CUDACC__")
-#endif
 #include "scb/cuda_plan.hpp"
 #include "scb/model.hpp"
 

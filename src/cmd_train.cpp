@@ -47,6 +47,7 @@ int run_train(const TrainArgs& args) {
   std::shared_ptr<const Problem> pb;
   Device device;
   std::unique_ptr<Backend> backend;
+  RunPack pack;
   try {
     device = parse_device(args.device);
     if (args.threads < 0) throw ConfigError("--threads: expected a positive integer (0 = all cores)");
@@ -54,17 +55,10 @@ int run_train(const TrainArgs& args) {
     check_fits(cfg, device);  // before the problem's own N x N tables are allocated
     pb = make_problem(cfg);
     backend = make_backend(device, args.threads);
+    pack.add_run(cfg, pb);  // loads model.init files: the last input check
     if (!args.out.empty()) prepare_output_dir(args.out);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "scb train: %s\n", e.what());
-    return 2;
-  }
-  RunPack pack;
-  try {
-    pack.add_run(cfg, pb);
-  } catch (const ConfigError& e) {
-    std::fprintf(stderr, "scb train: %s\n", e.what());
-    if (!args.out.empty()) std::filesystem::remove(args.out);  // still empty: leave nothing behind
     return 2;
   }
 

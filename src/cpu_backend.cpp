@@ -40,6 +40,8 @@ struct RunScratch {
   std::vector<double> col_sum;    // blocks x N partial column sums (renormalisation)
   std::vector<uint8_t> bad;       // blocks: a parameter left the finite/limit range
   std::vector<double> dV;         // N x N
+  bool v_bad = false;             // V left the finite/limit range this step
+  std::vector<double> noise_sum;  // population + noise + projection: blocks x N noise sums
   AttentionGradientTerms pop;     // population mode
 };
 
@@ -81,6 +83,9 @@ class CpuBackend final : public Backend {
       s.col_sum.resize(size_t(nblocks_) * N);
       s.bad.resize(nblocks_);
       s.dV.resize(size_t(N) * N);
+      if (pack.algorithm == Algorithm::population && pack.noise[r] > 0 && pack.project[r] &&
+          pack.attention == Attention::linear)
+        s.noise_sum.resize(size_t(nblocks_) * N);
       for (uint32_t blk = 0; blk < nblocks_; ++blk) block_items_.push_back({uint32_t(r), blk});
     }
     tiles_.assign(size_t(threads_) * N * kBlock, 0.0);
@@ -99,6 +104,14 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
       for (size_t r = 0; r < p.size(); ++r)
         if (p.active(r)) population_v_update(r);
+      // SPEC 5 projects the noisy gradient: the noise's column means join the exact ones.
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+      for (size_t i = 0; i < block_items_.size(); ++i)
+        if (p.active(block_items_[i].run) && !scratch_[block_items_[i].run].noise_sum.empty())
+          sum_noise_block(block_items_[i].run, block_items_[i].index);
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+      for (size_t r = 0; r < p.size(); ++r)
+        if (p.active(r) && !scratch_[r].noise_sum.empty()) add_noise_means(r);
     } else {
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
       for (size_t i = 0; i < sample_items_.size(); ++i)
@@ -226,6 +239,42 @@ class CpuBackend final : public Backend {
     apply_v_update(r, 1.0);
   }
 
+  // The noise of positions [blk*64, blk*64+64) of every column, summed per column (the same
+  // draws update_a_block adds, regenerated rather than stored).
+  void sum_noise_block(uint32_t r, uint32_t blk) {
+    const RunPack& p = *pack_;
+    RunScratch& s = scratch_[r];
+    const uint32_t N = p.N, T = p.T;
+    const uint32_t t0 = blk * kBlock, t1 = std::min(T, t0 + kBlock);
+    const uint32_t step = static_cast<uint32_t>(p.step[r]);
+    for (uint32_t k = 0; k < N; ++k) {
+      double z[4], sum = 0;
+      uint64_t cached = ~uint64_t{0};
+      for (uint32_t t = t0; t < t1; ++t) {
+        const uint64_t index = uint64_t(k) * T + t;
+        if ((index >> 2) != cached) {
+          cached = index >> 2;
+          gradient_noise_block(p.seed[r], step, 0, static_cast<uint32_t>(cached), z);
+        }
+        sum += z[index & 3u];
+      }
+      s.noise_sum[size_t(blk) * N + k] = sum;
+    }
+  }
+
+  void add_noise_means(size_t r) {
+    const RunPack& p = *pack_;
+    RunScratch& s = scratch_[r];
+    const uint32_t N = p.N, T = p.T;
+    const double sd = p.noise[r] / std::sqrt(double(p.batch_size[r]));
+    const uint32_t nblocks = (T + kBlock - 1) / kBlock;
+    for (uint32_t k = 0; k < N; ++k) {
+      double sum = 0;
+      for (uint32_t blk = 0; blk < nblocks; ++blk) sum += s.noise_sum[size_t(blk) * N + k];
+      s.col_mean[k] = static_cast<float>(s.pop.mean[k] + sd * sum / T);
+    }
+  }
+
   void apply_v_update(size_t r, double scale) {
     RunPack& p = *pack_;
     RunScratch& s = scratch_[r];
@@ -236,7 +285,7 @@ class CpuBackend final : public Backend {
       V[e] = static_cast<float>(V[e] - lr * s.dV[e]);
       bad |= !(std::fabs(V[e]) <= p.divergence_limit[r]);
     }
-    if (bad) mark_diverged(r);
+    s.v_bad = bad;  // acted on in finish_step, so every cause records the same diverged_step
   }
 
   // Phase 3: gradient gather and fused update of positions [blk*64, blk*64+64) of every column.
@@ -332,7 +381,7 @@ class CpuBackend final : public Backend {
     RunPack& p = *pack_;
     RunScratch& s = scratch_[r];
     const uint32_t N = p.N, T = p.T;
-    bool bad = std::any_of(s.bad.begin(), s.bad.end(), [](uint8_t x) { return x != 0; });
+    bool bad = s.v_bad || std::any_of(s.bad.begin(), s.bad.end(), [](uint8_t x) { return x != 0; });
     if (!bad && renormalizing(r)) {
       float* A = p.A_of(r);
       for (uint32_t k = 0; k < N && !bad; ++k) {

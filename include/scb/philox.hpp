@@ -37,7 +37,7 @@ SCB_HD void philox_mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
 SCB_HD Philox4 philox4x32_10(Philox4 ctr, uint32_t k0, uint32_t k1) {
   constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
   constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-#if defined(__CUDACC__)
+#if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
   for (int round = 0; round < 10; ++round) {
@@ -59,7 +59,8 @@ SCB_HD Philox4 philox(uint64_t seed, uint32_t c0, uint32_t c1, uint32_t c2, uint
 // Uniform double in (0, 1) from two words (53 bits), never 0 or 1 (safe for log).
 SCB_HD double uniform_open01(uint32_t hi, uint32_t lo) {
   const uint64_t bits = (static_cast<uint64_t>(hi) << 21) ^ (static_cast<uint64_t>(lo) >> 11);
-  return (static_cast<double>(bits & ((uint64_t{1} << 53) - 1)) + 0.5) * 0x1.0p-53;
+  const double u = (static_cast<double>(bits & ((uint64_t{1} << 53) - 1)) + 0.5) * 0x1.0p-53;
+  return u < 1.0 ? u : 1.0 - 0x1.0p-53;  // the top value rounds to 1.0: keep the interval open
 }
 
 // Uniform integer in [0, n) from two words (Lemire's multiply-shift on 64 bits; bias < n/2^64).
