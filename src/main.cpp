@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int status = 0;
   scb::add_train_command(app, status);
+  scb::add_sweep_command(app, status);
+  scb::add_merge_command(app, status);
   scb::add_bench_command(app, status);
   try {
     app.parse(argc, argv);

@@ -6,6 +6,8 @@
 namespace scb {
 
 void add_train_command(CLI::App& app, int& status);
+void add_sweep_command(CLI::App& app, int& status);
+void add_merge_command(CLI::App& app, int& status);
 void add_bench_command(CLI::App& app, int& status);
 
 }  // namespace scb
