@@ -54,6 +54,9 @@ class CpuBackend final : public Backend {
     pack_ = &pack;
     const uint32_t N = pack.N, T = pack.T;
     nblocks_ = (T + kBlock - 1) / kBlock;
+    // Per-sample rows padded to whole cache lines: threads scattering different samples
+    // must not share a line (at N = 3 false sharing made two threads 4x slower than one).
+    row_ = (N + 15) / 16 * 16;
     scratch_.assign(pack.size(), RunScratch{});
     sample_items_.clear();
     block_items_.clear();
@@ -62,10 +65,10 @@ class CpuBackend final : public Backend {
       const uint32_t B = pack.batch_size[r];
       if (pack.algorithm != Algorithm::population) {
         s.tokens.resize(size_t(B) * T);
-        s.h.resize(size_t(B) * N);
-        s.r.resize(size_t(B) * N);
-        s.g.resize(size_t(B) * N);
-        s.counts.resize(size_t(B) * N);
+        s.h.resize(size_t(B) * row_);
+        s.r.resize(size_t(B) * row_);
+        s.g.resize(size_t(B) * row_);
+        s.counts.resize(size_t(B) * row_);
         s.k.resize(B);
         s.m.resize(B);
         s.hg.resize(B);
@@ -174,13 +177,13 @@ class CpuBackend final : public Backend {
     const uint32_t N = p.N, T = p.T;
     const SampleResult res = forward_sample(
         p.problem(r).view(), p.V_of(r), attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]), b,
-        s.tokens.data() + size_t(b) * T, s.h.data() + size_t(b) * N, s.counts.data() + size_t(b) * N,
-        s.r.data() + size_t(b) * N, s.g.data() + size_t(b) * N);
+        s.tokens.data() + size_t(b) * T, s.h.data() + size_t(b) * row_, s.counts.data() + size_t(b) * row_,
+        s.r.data() + size_t(b) * row_, s.g.data() + size_t(b) * row_);
     s.m[b] = res.a_mean;
     s.k[b] = res.k;
     if (softmax()) {
-      const double* h = s.h.data() + size_t(b) * N;
-      const double* g = s.g.data() + size_t(b) * N;
+      const double* h = s.h.data() + size_t(b) * row_;
+      const double* g = s.g.data() + size_t(b) * row_;
       double hg = 0;
       for (uint32_t j = 0; j < N; ++j) hg += h[j] * g[j];
       s.hg[b] = hg;
@@ -194,8 +197,8 @@ class CpuBackend final : public Backend {
     const uint32_t N = p.N, B = p.batch_size[r];
     std::fill(s.dV.begin(), s.dV.end(), 0.0);
     for (uint32_t b = 0; b < B; ++b) {
-      const double* rr = s.r.data() + size_t(b) * N;
-      const double* h = s.h.data() + size_t(b) * N;
+      const double* rr = s.r.data() + size_t(b) * row_;
+      const double* h = s.h.data() + size_t(b) * row_;
       for (uint32_t i = 0; i < N; ++i)
         for (uint32_t j = 0; j < N; ++j) s.dV[size_t(i) * N + j] += rr[i] * h[j];
     }
@@ -307,7 +310,7 @@ class CpuBackend final : public Backend {
       const uint32_t B = p.batch_size[r];
       for (uint32_t b = 0; b < B; ++b) {
         const uint16_t* tok = s.tokens.data() + size_t(b) * T + t0;
-        const double* g = s.g.data() + size_t(b) * N;
+        const double* g = s.g.data() + size_t(b) * row_;
         double* row = tile + size_t(s.k[b]) * kBlock;
         for (uint32_t i = 0; i < len; ++i) row[i] += g[tok[i]];
       }
@@ -417,6 +420,7 @@ class CpuBackend final : public Backend {
   int threads_;
   RunPack* pack_ = nullptr;
   uint32_t nblocks_ = 0;
+  uint32_t row_ = 0;  // stride of the per-sample rows h, r, g, counts
   std::vector<RunScratch> scratch_;
   std::vector<Item> sample_items_, block_items_;
   std::vector<double> tiles_;
