@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/quick}
 BUILD=${BUILD:-build}
-cmake -S . -B "$BUILD" -G Ninja
+scripts/setup.sh
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD"
 if [ -f "$OUT/manifest.json" ]; then
   "$BUILD/scb" sweep configs/sweep_quick.json --out "$OUT" --resume
