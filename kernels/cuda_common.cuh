@@ -162,4 +162,19 @@ void launch_column_stats(const DevPack& d, const uint32_t* runs, uint32_t count,
 void launch_gather_v(const DevPack& d, const uint32_t* runs, uint32_t count, float* out, cudaStream_t stream);
 void launch_materialize(const DevPack& d, cudaStream_t stream);  // A *= scale, scale = 1
 
+// Four consecutive floats of a column from position t: one 16-byte load when aligned and in
+// range (`vec`), else element by element with zeros past T.
+__device__ __forceinline__ void load4(const float* a, uint32_t t, uint32_t T, bool vec, float av[4]) {
+  if (vec) {
+    const float4 v = *reinterpret_cast<const float4*>(a + t);
+    av[0] = v.x;
+    av[1] = v.y;
+    av[2] = v.z;
+    av[3] = v.w;
+  } else {
+#pragma unroll
+    for (int l = 0; l < 4; ++l) av[l] = t + l < T ? a[t + l] : 0.0f;
+  }
+}
+
 }  // namespace scb::cuda

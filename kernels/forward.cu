@@ -25,19 +25,6 @@ namespace {
 
 constexpr uint32_t kFull = 0xFFFFFFFFu;
 
-__device__ __forceinline__ void load4(const float* a, uint32_t t, uint32_t T, bool vec, float av[4]) {
-  if (vec) {
-    const float4 v = *reinterpret_cast<const float4*>(a + t);
-    av[0] = v.x;
-    av[1] = v.y;
-    av[2] = v.z;
-    av[3] = v.w;
-  } else {
-#pragma unroll
-    for (int l = 0; l < 4; ++l) av[l] = t + l < T ? a[t + l] : 0.0f;
-  }
-}
-
 __device__ __forceinline__ void store_tokens(uint16_t* tok, uint32_t t, uint32_t T, bool vec, const uint32_t x[4]) {
   if (vec) {
     uint2 w;

@@ -74,19 +74,6 @@ __global__ void v_update_from_dv_kernel(DevPack d) {
   if (!(fabsf(v) <= d.limit[r])) d.vbad[r] = 1;
 }
 
-__device__ __forceinline__ void load4(const float* a, uint32_t t, uint32_t T, bool vec, float av[4]) {
-  if (vec) {
-    const float4 v = *reinterpret_cast<const float4*>(a + t);
-    av[0] = v.x;
-    av[1] = v.y;
-    av[2] = v.z;
-    av[3] = v.w;
-  } else {
-#pragma unroll
-    for (int l = 0; l < 4; ++l) av[l] = t + l < T ? a[t + l] : 0.0f;
-  }
-}
-
 __device__ __forceinline__ void store4(float* a, uint32_t t, uint32_t T, bool vec, const float av[4]) {
   if (vec) {
     *reinterpret_cast<float4*>(a + t) = make_float4(av[0], av[1], av[2], av[3]);

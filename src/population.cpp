@@ -162,11 +162,8 @@ void normalize_value_columns(const Real* V, uint32_t N, double* out) {
 }
 
 template <typename Real>
-Metrics compute_metrics(const Problem& pb, const Real* V, const Real* A) {
-  const uint32_t N = pb.N, T = pb.T;
-  Metrics m;
-  m.loss = population_loss(pb, V, A);
-  m.excess_loss = m.loss - pb.bayes_loss;
+void value_distances(const Problem& pb, const Real* V, Metrics& m) {
+  const uint32_t N = pb.N;
   std::vector<double> Vn(size_t(N) * N);
   normalize_value_columns(V, N, Vn.data());
   double dv = 0, dvn = 0;
@@ -175,6 +172,17 @@ Metrics compute_metrics(const Problem& pb, const Real* V, const Real* A) {
     dv += d * d;
     dvn += dn * dn;
   }
+  m.dist_V = std::sqrt(dv);
+  m.dist_V_norm = std::sqrt(dvn);
+}
+
+template <typename Real>
+Metrics compute_metrics(const Problem& pb, const Real* V, const Real* A) {
+  const uint32_t N = pb.N, T = pb.T;
+  Metrics m;
+  m.loss = population_loss(pb, V, A);
+  m.excess_loss = m.loss - pb.bayes_loss;
+  value_distances(pb, V, m);
   std::vector<double> an(T);
   double da = 0, dan = 0;
   int64_t nnz = 0;
@@ -195,8 +203,6 @@ Metrics compute_metrics(const Problem& pb, const Real* V, const Real* A) {
       dan += (an[t] - q) * (an[t] - q) - an[t] * an[t];
     }
   }
-  m.dist_V = std::sqrt(dv);
-  m.dist_V_norm = std::sqrt(dvn);
   m.dist_A = std::sqrt(std::max(da, 0.0));
   m.dist_A_norm = std::sqrt(std::max(dan, 0.0));
   m.nnz_A = nnz;
@@ -210,6 +216,7 @@ Metrics compute_metrics(const Problem& pb, const Real* V, const Real* A) {
   template void population_gradient<Real>(const Problem&, const Real*, const Real*, double*,  \
                                           double*);                                           \
   template Metrics compute_metrics<Real>(const Problem&, const Real*, const Real*);           \
+  template void value_distances<Real>(const Problem&, const Real*, Metrics&);                 \
   template void normalize_attention_column<Real>(const Real*, uint32_t, double*);             \
   template void normalize_value_columns<Real>(const Real*, uint32_t, double*);
 SCB_INSTANTIATE(float)

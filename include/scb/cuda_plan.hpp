@@ -252,16 +252,7 @@ inline Metrics metrics_from_stats(const Problem& pb, const float* V, const Colum
   }
   m.loss = L;
   m.excess_loss = L - pb.bayes_loss;
-  std::vector<double> Vn(size_t(N) * N);
-  normalize_value_columns(V, N, Vn.data());
-  double dv = 0, dvn = 0;
-  for (size_t e = 0; e < size_t(N) * N; ++e) {
-    const double d = static_cast<double>(V[e]) - pb.P[e], dn = Vn[e] - pb.P[e];
-    dv += d * d;
-    dvn += dn * dn;
-  }
-  m.dist_V = std::sqrt(dv);
-  m.dist_V_norm = std::sqrt(dvn);
+  value_distances(pb, V, m);
   m.dist_A = std::sqrt(std::max(da, 0.0));
   m.dist_A_norm = std::sqrt(std::max(dan, 0.0));
   m.nnz_A = static_cast<int64_t>(nnz);

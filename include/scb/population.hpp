@@ -40,6 +40,10 @@ struct Metrics {
   int64_t nnz_A = 0;
 };
 
+// dist_V and dist_V_norm of section 6 (Frobenius distances of V and V-hat to P).
+template <typename Real>
+void value_distances(const Problem& pb, const Real* V, Metrics& m);
+
 // Every column of section 6 except step and samples.
 template <typename Real>
 Metrics compute_metrics(const Problem& pb, const Real* V, const Real* A);
