@@ -90,29 +90,16 @@ __device__ __forceinline__ bool run_renormalizing(const DevPack& d, uint32_t r) 
   return !d.sgd && d.step[r] >= d.stage1[r] && d.renormalize[r] != 0;
 }
 
-// gradient_noise_block of model.hpp with sin/cos(2 pi u) evaluated as sincospi(2u): the same
-// normals up to the last bit, without the local-memory slow path of double sin/cos for large
-// arguments (which the build forbids: -warn-lmem-usage). Returned as four scalars (registers).
+// gradient_noise_block of model.hpp (the one definition of the noise), returned as four
+// scalars so that callers keep them in registers.
 __device__ __forceinline__ void noise_block(uint64_t seed, uint32_t step, uint32_t matrix, uint32_t block,
                                             double& z0, double& z1, double& z2, double& z3) {
-  const Philox4 w = philox(seed, block, matrix, step, kStreamNoise);
-  double s, c;
-  {
-    const double u1 = (static_cast<double>(w.v[0]) + 0.5) * 0x1.0p-32;
-    const double u2 = (static_cast<double>(w.v[1]) + 0.5) * 0x1.0p-32;
-    const double radius = sqrt(-2.0 * log(u1));
-    sincospi(2.0 * u2, &s, &c);
-    z0 = radius * c;
-    z1 = radius * s;
-  }
-  {
-    const double u1 = (static_cast<double>(w.v[2]) + 0.5) * 0x1.0p-32;
-    const double u2 = (static_cast<double>(w.v[3]) + 0.5) * 0x1.0p-32;
-    const double radius = sqrt(-2.0 * log(u1));
-    sincospi(2.0 * u2, &s, &c);
-    z2 = radius * c;
-    z3 = radius * s;
-  }
+  double z[4];
+  gradient_noise_block(seed, step, matrix, block, z);
+  z0 = z[0];
+  z1 = z[1];
+  z2 = z[2];
+  z3 = z[3];
 }
 
 __device__ __forceinline__ uint32_t pick4u(uint32_t i, const uint32_t x[4]) {
