@@ -22,6 +22,14 @@ namespace fs = std::filesystem;
 using scbtest::json;
 using scbtest::shell_quote;
 
+// A T x N matrix read from a .npy file (C order) laid out by columns, like the engine's A.
+std::vector<double> by_columns(const scb::NpyArray& m, uint32_t N, uint32_t T) {
+  std::vector<double> c(size_t(N) * T);
+  for (uint32_t t = 0; t < T; ++t)
+    for (uint32_t k = 0; k < N; ++k) c[size_t(k) * T + t] = m.data[size_t(t) * N + k];
+  return c;
+}
+
 const json kSmallRun = {{"problem", {{"N", 3}, {"T", 20}, {"Q", 2}, {"seed", 3}}},
                         {"train", {{"steps", 50}, {"batch_size", 8}, {"stage1_steps", 20}, {"lambda", 0.01}}},
                         {"eval", {{"every", 10}}}};
@@ -124,12 +132,7 @@ TEST_F(Cli, SavedMatricesReproduceTheReportedLoss) {
   EXPECT_EQ(A.shape, (std::vector<uint64_t>{T, N}));
   EXPECT_EQ(mu.shape, (std::vector<uint64_t>{N}));
   // Rebuild the problem from the files (Q and A are T x N: transpose to columns).
-  std::vector<double> Qc(size_t(N) * T), Ac(size_t(N) * T);
-  for (uint32_t t = 0; t < T; ++t)
-    for (uint32_t k = 0; k < N; ++k) {
-      Qc[k * T + t] = Q.data[t * N + k];
-      Ac[k * T + t] = A.data[t * N + k];
-    }
+  const std::vector<double> Qc = by_columns(Q, N, T), Ac = by_columns(A, N, T);
   const scb::Problem pb = scb::problem_from_matrices(N, T, P.data, Qc, 2, "P.npy", "Q.npy");
   for (uint32_t i = 0; i < N; ++i) EXPECT_NEAR(mu.data[i], pb.mu[i], 1e-12);
   const json summary = json::parse(scbtest::read_text(out / "summary.json"));
@@ -313,12 +316,7 @@ TEST_F(Cli, DivergedRunSummaryDescribesTheSavedMatrices) {
   const scb::NpyArray P = scb::read_npy(out / "P.npy"), Q = scb::read_npy(out / "Q.npy"), V = scb::read_npy(out / "V.npy"),
                       A = scb::read_npy(out / "A.npy");
   const uint32_t N = 3, T = 20;
-  std::vector<double> Qc(size_t(N) * T), Ac(size_t(N) * T);
-  for (uint32_t t = 0; t < T; ++t)
-    for (uint32_t k = 0; k < N; ++k) {
-      Qc[k * T + t] = Q.data[t * N + k];
-      Ac[k * T + t] = A.data[t * N + k];
-    }
+  const std::vector<double> Qc = by_columns(Q, N, T), Ac = by_columns(A, N, T);
   const scb::Problem pb = scb::problem_from_matrices(N, T, P.data, Qc, 2, "P.npy", "Q.npy");
   const double loss = scb::population_loss(pb, V.data.data(), Ac.data());
   if (summary["final"]["loss"].is_null()) {
