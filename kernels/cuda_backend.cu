@@ -317,6 +317,12 @@ class CudaBackend final : public Backend {
       d.pterm = pterm_.get();
       d.vmu = vmu_.get();
       d.pscal = pscal_.get();
+      bool noisy = false;  // some run projects a noisy gradient: the noise pre-pass runs
+      for (uint32_t r = 0; r < R; ++r) noisy |= pack.noise[r] > 0 && pack.project[r];
+      if (noisy) {
+        noise_part_.allocate(size_t(R) * d.tp.tiles * N);
+        d.noise_part = noise_part_.get();
+      }
     }
     run_list_.allocate(R);
     stats_.allocate(size_t(R) * N);
@@ -468,6 +474,7 @@ class CudaBackend final : public Backend {
   void enqueue_step() {
     const DevPack& d = dev_;
     if (d.population) {
+      launch_population_noise(d, stream_);  // the noise's column sums, for the projection mean
       launch_population_terms(d, stream_);
       launch_population_v(d, stream_);
     } else {
@@ -561,7 +568,7 @@ class CudaBackend final : public Backend {
   DeviceArray<uint16_t> tokens_;
   DeviceArray<double> part_h_, h_, rr_, g_, m_;
   DeviceArray<uint32_t> part_c_, counts_, kq_, xo_, col_start_, col_samples_;
-  DeviceArray<double> Vd_, dV_, pterm_, vmu_, pscal_;
+  DeviceArray<double> Vd_, dV_, pterm_, vmu_, pscal_, noise_part_;
   DeviceArray<uint32_t> run_list_;
   DeviceArray<ColumnStats> stats_;
   DeviceArray<float> v_out_;

@@ -78,6 +78,8 @@ struct DevPack {
   double* pterm;           // R x N x 3: base, slope, spike
   double* vmu;             // R x N
   double* pscal;           // R x 4: alpha, beta, gamma, delta
+  double* noise_part;      // R x tiles x N per-tile column sums of the A-gradient noise (null: no
+                           // run projects a noisy population gradient)
 };
 
 __device__ __forceinline__ bool run_live(const DevPack& d, uint32_t r) {
@@ -102,12 +104,29 @@ __device__ __forceinline__ void noise_block(uint64_t seed, uint32_t step, uint32
   z3 = z[3];
 }
 
-__device__ __forceinline__ uint32_t pick4u(uint32_t i, const uint32_t x[4]) {
-  return i == 0 ? x[0] : (i == 1 ? x[1] : (i == 2 ? x[2] : x[3]));
-}
-
 __device__ __forceinline__ double pick4(uint32_t i, double z0, double z1, double z2, double z3) {
   return i == 0 ? z0 : (i == 1 ? z1 : (i == 2 ? z2 : z3));
+}
+
+// The A-gradient noise of coordinate index = k*T + t along a walk over increasing positions:
+// the Philox block of four is regenerated only when the index enters a new one (a run of four
+// positions spans two blocks when T % 4 != 0).
+struct NoiseCursor {
+  uint64_t seed;
+  uint32_t step;
+  uint64_t cached = ~uint64_t{0};
+  double z0 = 0, z1 = 0, z2 = 0, z3 = 0;
+  __device__ __forceinline__ double at(uint64_t index) {
+    if ((index >> 2) != cached) {
+      cached = index >> 2;
+      noise_block(seed, step, 0, static_cast<uint32_t>(cached), z0, z1, z2, z3);
+    }
+    return pick4(static_cast<uint32_t>(index & 3u), z0, z1, z2, z3);
+  }
+};
+
+__device__ __forceinline__ uint32_t pick4u(uint32_t i, const uint32_t x[4]) {
+  return i == 0 ? x[0] : (i == 1 ? x[1] : (i == 2 ? x[2] : x[3]));
 }
 
 // Sums of several doubles reduced together by cub::BlockReduce.
@@ -142,6 +161,7 @@ void launch_finish(const DevPack& d, cudaStream_t stream);
 // stats.cu
 void launch_population_terms(const DevPack& d, cudaStream_t stream);
 void launch_population_v(const DevPack& d, cudaStream_t stream);
+void launch_population_noise(const DevPack& d, cudaStream_t stream);  // fills noise_part
 // Per (listed run, column) statistics of the current attention; with `pstats` also refreshes the
 // population statistics of those runs.
 void launch_column_stats(const DevPack& d, const uint32_t* runs, uint32_t count, ColumnStats* out,

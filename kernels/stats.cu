@@ -6,6 +6,12 @@
 //    them with the O(N^2) V terms into dA = base + slope a + spike q per column and the four
 //    scalars of dV; population_v_kernel then updates V elementwise (plus Gaussian noise drawn
 //    from the Philox contract).
+//  - population_noise_kernel: with noise and projection, SPEC 5 projects the noisy A-gradient, so
+//    the projection mean needs the column sums of the noise before the update pass. The noise is
+//    regenerated (gradient_noise_block of model.hpp), never stored: one block per (run, tile,
+//    column group) of the update pass's TilePlan sums its tile with cub::BlockReduce, and
+//    population_terms_kernel adds the per-tile sums in tile order (deterministic, like the
+//    column statistics) to the exact mean.
 //  - column_stats_kernel: one block per (evaluated run, column), a strided pass over the column
 //    with the pending renormalisation applied, reducing the seven sums of ColumnStats with
 //    cub::BlockReduce; the host finishes the metrics in O(N^2) (metrics_from_stats).
@@ -54,6 +60,10 @@ __global__ void __launch_bounds__(kTermsThreads) population_terms_kernel(DevPack
   __syncthreads();
   const double c1 = c[0], c2 = c[1], c3 = c[2], c4 = c[3];
   const bool project = d.project[r] != 0;
+  // The noise joins the projection mean: sd * (sum over the column's noise) / T.
+  const bool noisy = project && d.noise_part && d.noise[r] > 0.0f;
+  const double noise_sd = noisy ? d.noise[r] / sqrt(static_cast<double>(d.batch[r])) : 0.0;
+  const uint32_t tiles = d.tp.tiles;
   SumK<4> col{{0, 0, 0, 0}};
   for (uint32_t k = tid; k < N; k += kTermsThreads) {
     const uint64_t rk = uint64_t(r) * N + k;
@@ -67,7 +77,12 @@ __global__ void __launch_bounds__(kTermsThreads) population_terms_kernel(DevPack
     const double base = mu[k] * (-c2 + c4 * sa);
     const double slope = mu[k] * c3;
     const double spike = -mu[k] * c1;
-    const double mean = base + (slope * sa + spike * sq) / T;
+    double mean = base + (slope * sa + spike * sq) / T;
+    if (noisy) {
+      double z = 0;
+      for (uint32_t tl = 0; tl < tiles; ++tl) z += d.noise_part[(uint64_t(r) * tiles + tl) * N + k];
+      mean += noise_sd * z / T;
+    }
     d.pterm[rk * 3 + 0] = base;
     d.pterm[rk * 3 + 1] = slope;
     d.pterm[rk * 3 + 2] = spike;
@@ -105,6 +120,37 @@ __global__ void population_v_kernel(DevPack d) {
   const float v = static_cast<float>(x - lr * dv);
   d.V[idx] = v;
   if (!(fabsf(v) <= d.limit[r])) d.vbad[r] = 1;
+}
+
+// Per (run, tile, column) sums of the A-gradient noise of this step: the same draws, over the
+// same tiles and quads of four positions, as a_update_kernel adds.
+__global__ void __launch_bounds__(kUpdateThreads) population_noise_kernel(DevPack d) {
+  const TilePlan& tp = d.tp;
+  const uint32_t per_run = tp.tiles * tp.col_groups;
+  const uint32_t r = blockIdx.x / per_run, rem = blockIdx.x % per_run;
+  const uint32_t tile = rem % tp.tiles, group = rem / tp.tiles;
+  if (!run_live(d, r) || !(d.noise[r] > 0.0f) || d.project[r] == 0) return;
+  const uint32_t N = d.N, T = d.T, tid = threadIdx.x;
+  const uint32_t k0 = group * tp.col_group, k1 = min(N, k0 + tp.col_group);
+  const uint32_t t0 = tile * tp.tile_len;
+  const uint64_t seed = d.seed[r];
+  const uint32_t step = static_cast<uint32_t>(d.step[r]);
+  using Reduce = cub::BlockReduce<double, kUpdateThreads>;
+  __shared__ typename Reduce::TempStorage tmp;
+  for (uint32_t k = k0; k < k1; ++k) {
+    double sum = 0;
+    for (uint32_t j = 0; j < tp.quads_per_thread; ++j) {
+      const uint32_t tq = t0 + 4 * (tid + j * kUpdateThreads);
+      if (tq >= T) break;
+      NoiseCursor noise{seed, step};
+#pragma unroll
+      for (uint32_t l = 0; l < 4; ++l)
+        if (tq + l < T) sum += noise.at(uint64_t(k) * T + tq + l);
+    }
+    const double tot = Reduce(tmp).Sum(sum);
+    if (tid == 0) d.noise_part[(uint64_t(r) * tp.tiles + tile) * N + k] = tot;
+    __syncthreads();  // tmp is reused by the next column
+  }
 }
 
 constexpr uint32_t kStatsThreads = 256;
@@ -186,6 +232,11 @@ void launch_population_terms(const DevPack& d, cudaStream_t stream) {
 void launch_population_v(const DevPack& d, cudaStream_t stream) {
   const uint64_t n = uint64_t(d.R) * d.N * d.N;
   population_v_kernel<<<ceil_div(n, 256), 256, 0, stream>>>(d);
+}
+
+void launch_population_noise(const DevPack& d, cudaStream_t stream) {
+  if (!d.noise_part) return;
+  population_noise_kernel<<<static_cast<unsigned>(uint64_t(d.R) * d.tp.blocks_per_run()), kUpdateThreads, 0, stream>>>(d);
 }
 
 void launch_column_stats(const DevPack& d, const uint32_t* runs, uint32_t count, ColumnStats* out, bool pstats,

@@ -11,7 +11,9 @@
 //    deferred: the column sums are reduced per tile (cub::BlockReduce), finish_kernel turns them
 //    into a pending scale per column, and the next pass (and the forward) reads float(a * scale),
 //    exactly the value the CPU stores after rescaling. Population mode forms dA = base + slope a
-//    + spike q (+ noise) on the fly and reduces the column statistics of the next step here too.
+//    + spike q (+ noise) on the fly and reduces the column statistics of the next step here too;
+//    the projection mean of the noisy gradient (SPEC 5) is known before this pass because the
+//    noise is regenerated, not stored: population_noise_kernel (stats.cu) sums it per column first.
 //  - finish_kernel: one block per run; reduces the per-tile sums in tile order, detects
 //    divergence like the CPU backend and advances the run's step counter.
 #include <cub/block/block_reduce.cuh>
@@ -146,8 +148,7 @@ __global__ void __launch_bounds__(kUpdateThreads) a_update_kernel(DevPack d) {
           else hi = mid;
         }
       }
-      double z0 = 0, z1 = 0, z2 = 0, z3 = 0;
-      uint64_t cached = ~uint64_t{0};
+      NoiseCursor noise{seed, step};
 #pragma unroll
       for (int l = 0; l < 4; ++l) {
         const uint32_t t = tq + l;
@@ -164,14 +165,7 @@ __global__ void __launch_bounds__(kUpdateThreads) a_update_kernel(DevPack d) {
             grad = touched ? static_cast<float>(gs * invB) : 0.0f;
           } else {
             double gd = base + slope * static_cast<double>(a);
-            if (noise_sd > 0) {
-              const uint64_t index = uint64_t(k) * T + t;
-              if ((index >> 2) != cached) {
-                cached = index >> 2;
-                noise_block(seed, step, 0, static_cast<uint32_t>(cached), z0, z1, z2, z3);
-              }
-              gd += noise_sd * pick4(static_cast<uint32_t>(index & 3u), z0, z1, z2, z3);
-            }
+            if (noise_sd > 0) gd += noise_sd * noise.at(uint64_t(k) * T + t);
             while (qi < qe && pr.view.q_pos[qi] < t) ++qi;
             if (qi < qe && pr.view.q_pos[qi] == t) {
               qw = pr.q_w[qi];

@@ -154,7 +154,8 @@ inline uint64_t run_device_bytes(uint32_t N, uint32_t T, uint32_t B, Algorithm a
                    + 24 * uint64_t(tp.tiles) * n  // column partial sums (3 per column)
                    + 64 * n + 64;             // evaluation statistics, run state
   if (alg == Algorithm::population) {
-    bytes += 24 * n + 8 * n + 64;  // gradient terms, V mu, scalars
+    bytes += 24 * n + 8 * n + 64             // gradient terms, V mu, scalars
+             + 8 * uint64_t(tp.tiles) * n;   // per-tile noise sums (projected noise)
   } else {
     const ForwardPlan fp = forward_plan(N, T);
     bytes += 2 * b * t                            // tokens (uint16)
