@@ -28,6 +28,7 @@
 #include "scb/output.hpp"
 #include "scb/problem.hpp"
 #include "scb/runpack.hpp"
+#include "scb/token_draw.hpp"
 
 namespace scb {
 
@@ -148,7 +149,8 @@ Config bench_config(uint64_t N, uint64_t T, uint64_t B, uint64_t seed, const std
   return resolve_config(doc, ".");
 }
 
-// The token-drawing limit: draw_token_block over T positions of whole samples, nothing else
+// The token-drawing limit: draw_tokens (the engine's own drawing, AVX2 where available) over the
+// T positions of whole samples, nothing else
 // (the words are summed so the work cannot be elided). Sample-tokens per second.
 struct Rate {
   double wall = 0, cpu = 0;  // per wall second, per CPU second of the process
@@ -159,12 +161,13 @@ Rate token_limit(const ProblemView& pv, uint32_t T, int threads, double seconds,
   const uint32_t samples = per_thread * static_cast<uint32_t>(threads);
   std::vector<uint64_t> sink(size_t(samples) * 8, 0);
   auto draw = [&](uint32_t b) {
-    uint32_t x[4];
+    constexpr uint32_t kChunk = 256;  // the chunking of forward_sample
+    uint32_t x[kChunk];
     uint64_t s = 0;
-    const uint32_t blocks = (T + 3) / 4;
-    for (uint32_t blk = 0; blk < blocks; ++blk) {
-      draw_token_block(pv, 0x5eedull, round, b, blk, x);
-      s += x[0] + x[1] + x[2] + x[3];
+    for (uint32_t t0 = 0; t0 < T; t0 += kChunk) {
+      const uint32_t n = std::min(kChunk, T - t0);
+      draw_tokens(pv, 0x5eedull, round, b, t0, n, x);
+      for (uint32_t i = 0; i < n; ++i) s += x[i];
     }
     sink[size_t(b) * 8] += s;
   };
@@ -319,6 +322,7 @@ int run_bench(const BenchArgs& args) {
     doc["machine"] = {{"host", host},
                       {"cpu", cpu_model()},
                       {"cores", std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN))},
+                      {"token_draw", token_draw_isa()},
                       {"omp_max_threads", all_threads},
                       {"memory_available_bytes", available_host_memory()},
                       {"load_average_start", {l[0], l[1], l[2]}}};
@@ -344,7 +348,7 @@ int run_bench(const BenchArgs& args) {
                        {"memory_cap_bytes", memory_cap},
                        {"config", "proximal stage from step 0 (threshold + renormalisation each step), "
                                   "lambda = 0.5/T, lr_V = 1, lr_A = 0.02, Q = 2, project and precondition on"},
-                       {"limit", "draw_token_block over T positions of whole samples, nothing else; "
+                       {"limit", std::string("draw_tokens (") + token_draw_isa() + ") over T positions of whole samples, nothing else; "
                                  "single thread and all threads, measured interleaved with the step repetitions"}};
     doc["peer"] = args.peer ? json{{"available", peer.available}, {"version", peer.version}, {"script", peer.script},
                                    {"message", peer.message}}

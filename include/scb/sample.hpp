@@ -9,8 +9,12 @@
 #include <cstdint>
 
 #include "scb/model.hpp"
+#include "scb/token_draw.hpp"
 
 namespace scb {
+
+// Up to this N, forward_sample scatters into four partial histograms (see there).
+constexpr uint32_t kSplitScatterMaxN = 16;
 
 struct SampleResult {
   uint32_t k;       // query token (the column of A this sample trains)
@@ -19,34 +23,54 @@ struct SampleResult {
 };
 
 // tokens: T entries (any integer type wide enough for N); h, r, g: N doubles; counts: N.
-// A is by columns (a^(k) = A + k*T), V row-major.
+// A is by columns (a^(k) = A + k*T), V row-major. a_scale (N entries, or null) holds the factor
+// each column is still to be multiplied by (the CPU backend defers renormalisation to its next
+// pass over A): the attention used is the float product a_t * a_scale[k], exactly what an eager
+// rescale would have stored.
 template <typename Token>
 SampleResult forward_sample(const ProblemView& pv, const float* V, const float* A, uint64_t seed,
                             uint32_t step, uint32_t sample, Token* tokens, double* h, uint32_t* counts,
-                            double* r, double* g) {
+                            double* r, double* g, const float* a_scale = nullptr) {
   const uint32_t N = pv.N, T = pv.T;
   const SampleMeta meta = draw_sample_meta(pv, seed, step, sample);
   const float* a = A + static_cast<uint64_t>(meta.k) * T;
-  std::fill(h, h + N, 0.0);
-  std::fill(counts, counts + N, 0u);
-  uint32_t x[4];
-  const uint32_t full = T / 4;
-  for (uint32_t blk = 0; blk < full; ++blk) {
-    draw_token_block(pv, seed, step, sample, blk, x);
-    for (uint32_t l = 0; l < 4; ++l) {
-      const uint32_t t = 4 * blk + l;
-      tokens[t] = static_cast<Token>(x[l]);
-      h[x[l]] += static_cast<double>(a[t]);
-      ++counts[x[l]];
+  const float scale = a_scale ? a_scale[meta.k] : 1.0f;  // x * 1.0f == x: no pending scale, no change
+  // Tokens come in chunks that stay in L1 (draw_tokens: AVX2 where available).
+  constexpr uint32_t kChunk = 256;
+  uint32_t x[kChunk];
+  if (N <= kSplitScatterMaxN) {
+    // Few distinct tokens repeat often, and each h[x] += a_t would wait on the previous
+    // addition to the same h[x] (through memory). Four partial histograms, one per position
+    // mod 4, break that chain; they are combined in a fixed order, ((h0 + h1) + h2) + h3.
+    double hl[4][kSplitScatterMaxN] = {};
+    uint32_t cl[4][kSplitScatterMaxN] = {};
+    for (uint32_t t0 = 0; t0 < T; t0 += kChunk) {
+      const uint32_t n = std::min(kChunk, T - t0);
+      draw_tokens(pv, seed, step, sample, t0, n, x);
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint32_t xt = x[i];
+        tokens[t0 + i] = static_cast<Token>(xt);
+        hl[i & 3u][xt] += static_cast<double>(a[t0 + i] * scale);
+        ++cl[i & 3u][xt];
+      }
     }
-  }
-  if (T % 4) {
-    draw_token_block(pv, seed, step, sample, full, x);
-    for (uint32_t t = 4 * full; t < T; ++t) {
-      const uint32_t xt = x[t - 4 * full];
-      tokens[t] = static_cast<Token>(xt);
-      h[xt] += static_cast<double>(a[t]);
-      ++counts[xt];
+    for (uint32_t j = 0; j < N; ++j) {
+      h[j] = ((hl[0][j] + hl[1][j]) + hl[2][j]) + hl[3][j];
+      counts[j] = (cl[0][j] + cl[1][j]) + (cl[2][j] + cl[3][j]);
+    }
+  } else {
+    // h[x_t] += a_t in position order.
+    std::fill(h, h + N, 0.0);
+    std::fill(counts, counts + N, 0u);
+    for (uint32_t t0 = 0; t0 < T; t0 += kChunk) {
+      const uint32_t n = std::min(kChunk, T - t0);
+      draw_tokens(pv, seed, step, sample, t0, n, x);
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint32_t xt = x[i];
+        tokens[t0 + i] = static_cast<Token>(xt);
+        h[xt] += static_cast<double>(a[t0 + i] * scale);
+        ++counts[xt];
+      }
     }
   }
   SampleResult res;
