@@ -6,7 +6,10 @@
 //   2. per run: dV = R H^T / B in sample order, the projection means per column, the V update;
 //   3. per (run, block of positions): gather the A-gradient from g in sample order and apply
 //      the fused update (projection, preconditioning, soft-threshold) while writing A once;
-//      column sums for renormalisation are summed per block and reduced in block order.
+//      column sums for renormalisation are summed per block (tile_sum: eight interleaved partial
+//      sums, so the update vectorises) and reduced in block order into a per-column scale that
+//      the next step applies on its way through A (as the CUDA backend does): the stored values
+//      are the same float products, one full pass over A cheaper.
 // Softmax attention (a^(k) = softmax(w^(k))) trains the logits held in pack.A and keeps the
 // attention itself in a cache refreshed after each update of a column; dl/dw = a (dl/da - a.dl/da),
 // where a.dl/da = h.g for one sample, so the same gathers serve both variants.
@@ -25,6 +28,22 @@ namespace {
 
 constexpr uint32_t kBlock = 64;  // positions per phase-3 tile: N x 64 doubles stay in cache
 
+// Sum of a tile's entries in double, in a fixed order that does not depend on threads: eight
+// interleaved partial sums (entry i goes to sum i % 8), combined pairwise. One running sum
+// would chain every addition on the previous one and keep the loop scalar. Sets `bad` when an
+// entry is not within [-limit, limit] (NaN included).
+double tile_sum(const float* a, uint32_t len, float limit, bool& bad) {
+  double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  uint32_t i = 0;
+  for (; i + 8 <= len; i += 8)
+    for (uint32_t l = 0; l < 8; ++l) part[l] += static_cast<double>(a[i + l]);
+  for (uint32_t l = 0; i + l < len; ++l) part[l] += static_cast<double>(a[i + l]);
+  int out = 0;  // a loop of its own: fused into the sums it keeps both loops scalar
+  for (uint32_t j = 0; j < len; ++j) out |= !(std::fabs(a[j]) <= limit);
+  bad |= out != 0;
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 struct RunScratch {
   std::vector<uint16_t> tokens;   // B x T
   std::vector<double> h, r, g;    // B x N each
@@ -38,6 +57,8 @@ struct RunScratch {
   std::vector<float> inv_mu;      // N
   std::vector<uint32_t> touched;  // columns some sample queried this step
   std::vector<double> col_sum;    // blocks x N partial column sums (renormalisation)
+  std::vector<float> scale;       // N: pending renormalisation of each column (sampled algorithms)
+  bool scaled = false;            // whether `scale` is pending: A's true value is A * scale
   std::vector<uint8_t> bad;       // blocks: a parameter left the finite/limit range
   std::vector<double> dV;         // N x N
   bool v_bad = false;             // V left the finite/limit range this step
@@ -84,6 +105,8 @@ class CpuBackend final : public Backend {
       const Problem& pb = pack.problem(r);
       for (uint32_t k = 0; k < N; ++k) s.inv_mu[k] = pack.precondition[r] ? float(1.0 / pb.mu[k]) : 1.0f;
       s.col_sum.resize(size_t(nblocks_) * N);
+      s.scale.assign(N, 1.0f);
+      s.scaled = false;
       s.bad.resize(nblocks_);
       s.dV.resize(size_t(N) * N);
       if (pack.algorithm == Algorithm::population && pack.noise[r] > 0 && pack.project[r] &&
@@ -137,6 +160,7 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for schedule(dynamic) num_threads(threads_)
     for (size_t i = 0; i < runs.size(); ++i) {
       const uint32_t r = runs[i];
+      apply_pending_scale(r);
       out[i] = compute_metrics(p.problem(r), p.V_of(r), attention(r));
       out[i].step = p.step[r];
       out[i].samples = p.samples[r];
@@ -144,7 +168,11 @@ class CpuBackend final : public Backend {
     return out;
   }
 
-  void download() override {}  // the host arrays are the parameters
+  // The host arrays are the parameters, once the deferred renormalisations are applied.
+  void download() override {
+#pragma omp parallel for schedule(dynamic) num_threads(threads_)
+    for (size_t r = 0; r < pack_->size(); ++r) apply_pending_scale(r);
+  }
 
  private:
   struct Item {
@@ -152,6 +180,21 @@ class CpuBackend final : public Backend {
   };
 
   bool softmax() const { return pack_->attention == Attention::softmax; }
+
+  // A = A * scale, column by column (the same float products the next pass would form).
+  void apply_pending_scale(size_t r) {
+    RunScratch& s = scratch_[r];
+    if (!s.scaled) return;
+    const uint32_t N = pack_->N, T = pack_->T;
+    float* A = pack_->A_of(r);
+    for (uint32_t k = 0; k < N; ++k) {
+      float* a = A + size_t(k) * T;
+      const float c = s.scale[k];
+      for (uint32_t t = 0; t < T; ++t) a[t] *= c;
+      s.scale[k] = 1.0f;
+    }
+    s.scaled = false;
+  }
   // The attention a^(k) the model applies: A itself, or softmax of the logits in A.
   const float* attention(size_t r) const {
     return softmax() ? scratch_[r].attn.data() : pack_->A_of(r);
@@ -178,7 +221,7 @@ class CpuBackend final : public Backend {
     const SampleResult res = forward_sample(
         p.problem(r).view(), p.V_of(r), attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]), b,
         s.tokens.data() + size_t(b) * T, s.h.data() + size_t(b) * row_, s.counts.data() + size_t(b) * row_,
-        s.r.data() + size_t(b) * row_, s.g.data() + size_t(b) * row_);
+        s.r.data() + size_t(b) * row_, s.g.data() + size_t(b) * row_, s.scaled ? s.scale.data() : nullptr);
     s.m[b] = res.a_mean;
     s.k[b] = res.k;
     if (softmax()) {
@@ -323,17 +366,21 @@ class CpuBackend final : public Backend {
       float* a = A + size_t(k) * T + t0;
       AUpdateRule rule{static_cast<float>(p.lr_A[r]), s.inv_mu[k], s.col_mean[k],
                        static_cast<float>(p.lr_A[r] * p.lambda[r]), thresh};
-      double colsum = 0;
       if (sampled) {
         const double invB = 1.0 / p.batch_size[r];
         const double* row = tile + size_t(k) * kBlock;
         const float* ak = attn ? attn + size_t(k) * T + t0 : nullptr;
-        for (uint32_t i = 0; i < len; ++i) {
-          float grad = touched ? static_cast<float>(row[i] * invB) : 0.0f;
-          if (ak) grad = touched ? static_cast<float>(ak[i] * (row[i] * invB - s.col_hg[k])) : 0.0f;
-          a[i] = update_attention(a[i], grad, rule);
-          colsum += a[i];
-          bad |= !(std::fabs(a[i]) <= limit);
+        // Separate loops per case: each is branch-free and vectorises. A pending renormalisation
+        // is applied on the way (a * c, the float product an eager rescale would have stored).
+        const float c = s.scale[k];
+        if (!touched) {
+          for (uint32_t i = 0; i < len; ++i) a[i] = update_attention(a[i] * c, 0.0f, rule);
+        } else if (!ak) {
+          for (uint32_t i = 0; i < len; ++i) a[i] = update_attention(a[i] * c, static_cast<float>(row[i] * invB), rule);
+        } else {
+          const double hg = s.col_hg[k];
+          for (uint32_t i = 0; i < len; ++i)
+            a[i] = update_attention(a[i], static_cast<float>(ak[i] * (row[i] * invB - hg)), rule);
         }
       } else {
         // Population: dA = base + slope * a + spike * q, formed on the fly (+ noise).
@@ -356,12 +403,10 @@ class CpuBackend final : public Backend {
           if (pb.q_pos[q] >= t0 && pb.q_pos[q] < t1) tile[pb.q_pos[q] - t0] += s.pop.spike[k] * pb.q_w[q];
         if (attn)  // dL/dw = a (dL/da - a . dL/da); the noise is noise on dL/da
           for (uint32_t i = 0; i < len; ++i) tile[i] = static_cast<double>(ak[i]) * (tile[i] - s.pop.a_dot[k]);
-        for (uint32_t i = 0; i < len; ++i) {
-          a[i] = update_attention(a[i], static_cast<float>(tile[i]), rule);
-          colsum += a[i];
-          bad |= !(std::fabs(a[i]) <= limit);
-        }
+        for (uint32_t i = 0; i < len; ++i) a[i] = update_attention(a[i], static_cast<float>(tile[i]), rule);
       }
+      // Second pass while the 64 entries are in L1: the divergence test and the column sum.
+      const double colsum = tile_sum(a, len, limit, bad);
       if (renorm) s.col_sum[size_t(blk) * N + k] = colsum;
     };
     if (sampled) {
@@ -371,7 +416,7 @@ class CpuBackend final : public Backend {
       for (uint32_t k = 0; k < N; ++k) {
         const bool touched = next < s.touched.size() && s.touched[next] == k;
         next += touched;
-        if (touched || thresh || renorm) update_column(k, touched);
+        if (touched || thresh || renorm || s.scaled) update_column(k, touched);
       }
     } else {
       for (uint32_t k = 0; k < N; ++k) update_column(k, true);
@@ -385,8 +430,11 @@ class CpuBackend final : public Backend {
     RunScratch& s = scratch_[r];
     const uint32_t N = p.N, T = p.T;
     bool bad = s.v_bad || std::any_of(s.bad.begin(), s.bad.end(), [](uint8_t x) { return x != 0; });
+    if (p.algorithm != Algorithm::population) {
+      s.scaled = false;  // phase 3 has applied the pending scales of every column
+      std::fill(s.scale.begin(), s.scale.end(), 1.0f);
+    }
     if (!bad && renormalizing(r)) {
-      float* A = p.A_of(r);
       for (uint32_t k = 0; k < N && !bad; ++k) {
         double sum = 0;
         for (uint32_t blk = 0; blk < nblocks_; ++blk) sum += s.col_sum[size_t(blk) * N + k];
@@ -394,9 +442,23 @@ class CpuBackend final : public Backend {
           bad = true;  // a column drained to a non-positive sum: SPEC 5 calls the run diverged
           break;
         }
-        const float scale = static_cast<float>(1.0 / sum);
-        float* a = A + size_t(k) * T;
-        for (uint32_t t = 0; t < T; ++t) a[t] *= scale;
+        s.scale[k] = static_cast<float>(1.0 / sum);
+      }
+      if (bad) {
+        std::fill(s.scale.begin(), s.scale.end(), 1.0f);
+      } else if (p.algorithm == Algorithm::population) {
+        // The exact gradient of the next step reads A itself: rescale now.
+        float* A = p.A_of(r);
+        for (uint32_t k = 0; k < N; ++k) {
+          float* a = A + size_t(k) * T;
+          for (uint32_t t = 0; t < T; ++t) a[t] *= s.scale[k];
+          s.scale[k] = 1.0f;
+        }
+      } else {
+        // Sampled algorithms defer the rescale to the next pass over A (phase 1 reads the
+        // queried columns through the scale, phase 3 applies it while updating), saving a full
+        // read and write of A per step; evaluate() and download() apply it when asked.
+        s.scaled = true;
       }
     }
     if (!bad && softmax()) {

@@ -85,6 +85,31 @@ void check_soft_threshold() {
   }
 }
 
+// The branch-free soft_threshold (model.hpp) is bit for bit the textbook branchy form for every
+// float: all exponents near and far from tau, subnormals, signed zeros, infinities and NaN.
+TEST(SoftThreshold, BranchFreeEqualsBranchyBitForBit) {
+  auto branchy = [](float z, float tau) { return z > tau ? z - tau : (z < -tau ? z + tau : 0.0f); };
+  std::vector<float> taus = {0.0f, 1e-7f, 2.5e-6f, 0.125f, 3.0f, std::numeric_limits<float>::denorm_min()};
+  std::vector<float> zs = {0.0f, -0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                           std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::denorm_min()};
+  for (float tau : taus)
+    for (float d : {0.0f, 1.0f, -1.0f}) zs.push_back(std::nextafter(tau, tau + d)), zs.push_back(-std::nextafter(tau, tau + d));
+  for (uint32_t i = 0; i < 200000; ++i) {  // random bit patterns: every exponent
+    const scb::Philox4 w = scb::philox(11, i, 0, 0, scbtest::kTestStream);
+    float z;
+    std::memcpy(&z, &w.v[0], sizeof z);
+    zs.push_back(z);
+  }
+  for (float tau : taus)
+    for (float z : zs) {
+      const float a = scb::soft_threshold(z, tau), b = branchy(z, tau);
+      uint32_t ba, bb;
+      std::memcpy(&ba, &a, 4);
+      std::memcpy(&bb, &b, 4);
+      ASSERT_EQ(ba, bb) << "z=" << z << " tau=" << tau;
+    }
+}
+
 TEST(SoftThreshold, Properties) {
   check_soft_threshold<float>();
   check_soft_threshold<double>();
@@ -112,6 +137,41 @@ TEST(Updates, ProximalRenormalizeKeepsColumnsOnTheSimplexSum) {
       ASSERT_EQ(pack.status[0], scb::RunStatus::running) << "step " << s;
       for (double c : column_sums(pack)) EXPECT_NEAR(c, 1.0, 2e-6) << "step " << s;
     });
+  }
+}
+
+// The CPU backend defers each step's renormalisation to the next pass over A (the forward reads
+// a * scale, the update applies it) and applies it in download()/evaluate(). Where and how often
+// that happens must not change one bit: stepping with a download after every step, after every
+// third, or only at the end gives the same V and A, through stage 1, the switch to the proximal
+// stage, and with softmax-free proximal runs with and without renormalisation.
+TEST(Updates, DeferredRenormalisationNeverChangesResults) {
+  for (bool renormalize : {true, false}) {
+    auto run = [&](int download_every) {
+      scb::RunPack pack = make_pack({{"problem", {{"N", 5}, {"T", 70}}},
+                                     {"train", {{"algorithm", "proximal"}, {"stage1_steps", 4}, {"lambda", 0.01},
+                                                {"batch_size", 8}, {"renormalize", renormalize}}}});
+      auto backend = scb::make_cpu_backend(2);
+      backend->attach(pack);
+      for (int s = 1; s <= 20; ++s) {
+        backend->step();
+        if (download_every > 0 && s % download_every == 0) backend->download();
+        if (download_every == 3 && s % 5 == 0) (void)backend->evaluate({0});
+      }
+      backend->download();
+      EXPECT_EQ(pack.status[0], scb::RunStatus::running);
+      return std::make_pair(pack.V, pack.A);
+    };
+    const auto every = run(1), some = run(3), end = run(0);
+    EXPECT_TRUE(same_bits(every.first, end.first) && same_bits(every.second, end.second)) << renormalize;
+    EXPECT_TRUE(same_bits(every.first, some.first) && same_bits(every.second, some.second)) << renormalize;
+    if (renormalize)
+      for (double c : column_sums([&] {
+             scb::RunPack p2 = make_pack({{"problem", {{"N", 5}, {"T", 70}}}});
+             p2.A = end.second;
+             return p2;
+           }()))
+        EXPECT_NEAR(c, 1.0, 2e-6);
   }
 }
 
