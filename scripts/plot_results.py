@@ -1,0 +1,341 @@
+#!/usr/bin/python3
+"""Pictures of the paper's experiments (configs/paper/) for docs/results.md.
+
+    /usr/bin/python3 scripts/plot_results.py EXPERIMENT OUT_DIR [--img DIR]
+
+EXPERIMENT is one of 01_l1_vs_sgd, 02_scaling_N_T, 03_population_large, 03b_population_vs_sampled,
+04_transfer, 05_softmax_vs_linear, 06_batch_size; OUT_DIR is what `scb sweep` (or, for
+04_transfer, configs/paper/04_transfer.sh) wrote. Writes DIR/EXPERIMENT.png (default DIR:
+docs/img/results) and prints the figures the picture shows (final medians per curve).
+Every curve is the median over replicates (or problem seeds); the band spans their minimum to
+maximum. Diverged runs are left out of the curves and counted in the legend.
+Needs matplotlib, pandas and numpy (Debian: python3-matplotlib python3-pandas).
+"""
+import argparse
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_sweep import dotted  # noqa: E402
+
+DPI = 110
+COLORS = {"sgd": "tab:blue", "proximal": "tab:red", "population": "tab:green"}
+
+
+def load_sweep(d, keys=()):
+    """runs.csv and curves.csv of a sweep, with `keys` filled in from the base config where they are
+    not axes, plus the sweep's wall time from summary lines if present."""
+    with open(os.path.join(d, "manifest.json")) as f:
+        manifest = json.load(f)
+    runs = pd.read_csv(os.path.join(d, "runs.csv"), dtype={"run_id": str})
+    curves = pd.read_csv(os.path.join(d, "curves.csv"), dtype={"run_id": str})
+    for key in keys:
+        if key not in runs.columns:
+            runs[key] = dotted(manifest["base"], key)
+    return manifest, runs, curves
+
+
+def band(ax, curves, ids, x, y, color, label, ls="-"):
+    """Median of y over the runs `ids` at each x, with a min-max band. Returns the final median."""
+    cv = curves[curves["run_id"].isin(list(ids))]
+    if cv.empty:
+        ax.plot([], [], color=color, ls=ls, label=label)  # keeps e.g. "(n=0, 2 diverged)" in the legend
+        return np.nan
+    g = cv.groupby(x)[y]
+    med = g.median()
+    ax.plot(med.index.values, med.values, color=color, ls=ls, label=label)
+    ax.fill_between(med.index.values, g.min().values, g.max().values, color=color, alpha=0.18, lw=0)
+    return float(med.values[-1])
+
+
+def finish(fig, path, title=None):
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    print(f"plot_results: wrote {path} ({os.path.getsize(path) // 1024} KB)")
+
+
+def heat(ax, M, title, vmin=None, vmax=None):
+    im = ax.imshow(M, aspect="auto", cmap="magma", interpolation="nearest", vmin=vmin, vmax=vmax)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("query token k")
+    ax.set_ylabel("position t")
+    ax.set_xticks(range(M.shape[1]))
+    return im
+
+
+def ok_ids(runs, mask):
+    sel = runs[mask]
+    return sel.loc[sel["status"] == "ok", "run_id"], int((sel["status"] != "ok").sum())
+
+
+# ---------------------------------------------------------------------------------------------
+def exp01(d, path):
+    _, runs, curves = load_sweep(d, ["train.algorithm"])
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), gridspec_kw={"width_ratios": [1.3, 1.3, 1, 1]})
+    for alg in ["sgd", "proximal"]:
+        ids, _ = ok_ids(runs, runs["train.algorithm"] == alg)
+        for ax, y in zip(axes[:2], ["dist_A_norm", "dist_V_norm"]):
+            f = band(ax, curves, ids, "samples", y, COLORS[alg], f"{alg} (n={len(ids)})")
+            print(f"01 {alg}: final median {y} = {f:.4f}")
+    for ax, y in zip(axes[:2], ["dist_A_norm", "dist_V_norm"]):
+        ax.set_xscale("log")
+        ax.set_xlabel("samples")
+        ax.set_ylabel(y)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].axvline(4000 * 64, color="gray", ls=":", lw=1)
+    axes[0].text(4000 * 64, 0.3, " proximal stage\n starts", fontsize=7, color="gray")
+    best = runs[(runs["train.algorithm"] == "proximal") & (runs["status"] == "ok")].sort_values("dist_A_norm")
+    saved = [r for r in best["run_id"] if os.path.isdir(os.path.join(d, "runs", r))]
+    if saved:
+        rd = os.path.join(d, "runs", saved[0])
+        A, Q = np.load(os.path.join(rd, "A.npy")), np.load(os.path.join(rd, "Q.npy"))
+        vmax = max(float(A.max()), float(Q.max()))
+        heat(axes[2], A, "learned A (best proximal run)", 0, vmax)
+        im = heat(axes[3], Q, "true Q", 0, vmax)
+        fig.colorbar(im, ax=axes[3])
+    finish(fig, path, "01: l1-proximal vs plain SGD, N=3, T=100, B=64 (median, band = min-max over 5 seeds)")
+
+
+def exp02(d, path):
+    _, runs, curves = load_sweep(d, ["problem.N", "problem.T", "train.algorithm", "train.stage1_steps"])
+    sizes = runs[["problem.N", "problem.T"]].drop_duplicates().sort_values("problem.N").values
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4 * len(sizes), 3.6), sharey=True, squeeze=False)
+    for ax, (N, T) in zip(axes[0], sizes):
+        at = (runs["problem.N"] == N) & (runs["problem.T"] == T)
+        row = runs[at].iloc[0]
+        for alg in ["sgd", "proximal"]:
+            ids, bad = ok_ids(runs, at & (runs["train.algorithm"] == alg))
+            lab = f"{alg} (n={len(ids)}" + (f", {bad} diverged)" if bad else ")")
+            f = band(ax, curves, ids, "step", "dist_A_norm", COLORS[alg], lab)
+            print(f"02 N={N} T={T} {alg}: final median dist_A_norm = {f:.4f}")
+        ax.axvline(row["train.stage1_steps"], color="gray", ls=":", lw=1)
+        ax.set_title(f"N={N}, T={T}, Q={row['problem.Q']}\nlr_A={row['train.lr_A']:g}, λ={row['train.lambda']:g}",
+                     fontsize=9)
+        ax.set_xlabel("step (dotted: proximal stage starts)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("dist_A_norm")
+    finish(fig, path, "02: scaling in N and T, B=64 (median, band = min-max over 3 seeds)")
+
+
+def exp03(d, path):
+    _, runs, curves = load_sweep(d, ["problem.N", "problem.T", "train.noise", "train.batch_size"])
+    runs = runs.copy()
+    if "train.lr_A" not in runs.columns:
+        runs["train.lr_A"] = load_sweep(d, ["train.lr_A"])[1]["train.lr_A"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    variants = runs[["train.noise", "train.lr_A"]].drop_duplicates().sort_values(["train.noise", "train.lr_A"]).values
+    styles = ["-", "--", ":", "-."]
+    for N, color in zip(sorted(runs["problem.N"].unique()), ["tab:purple", "tab:orange", "tab:olive"]):
+        first = curves[curves["run_id"].isin(runs.loc[runs["problem.N"] == N, "run_id"]) & (curves["step"] == 0)]
+        d0 = {y: float(first[y].iloc[0]) for y in ["dist_A_norm", "dist_V_norm"]}
+        for (noise, lr), ls in zip(variants, styles):
+            at = (runs["problem.N"] == N) & (runs["train.noise"] == noise) & (runs["train.lr_A"] == lr)
+            ids, bad = ok_ids(runs, at)
+            steps = runs.loc[at & (runs["status"] != "ok"), "diverged_step"]
+            lab = (f"N={N}, noise={noise:g}, lr_A={lr:g} (n={len(ids)}"
+                   + (f", {bad} diverged at step {int(steps.min())}-{int(steps.max())})" if bad else ")"))
+            for ax, y in zip(axes, ["dist_A_norm", "dist_V_norm"]):
+                cv = curves[curves["run_id"].isin(list(ids))].copy()
+                cv[y] = cv[y] / d0[y]
+                f = band(ax, cv, ids, "step", y, color, lab, ls)
+                print(f"03 N={N} noise={noise:g} lr_A={lr:g}: final median {y} = {f * d0[y]:.4f} "
+                      f"(start {d0[y]:.4f}); {bad} diverged")
+    T = int(runs["problem.T"].iloc[0])
+    for ax, y in zip(axes, ["dist_A_norm", "dist_V_norm"]):
+        ax.set_xlabel("step (proximal steps from 100)")
+        ax.set_ylabel(f"{y} / its value at step 0")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    finish(fig, path, f"03: population gradient (+ Gaussian noise), T={T:,}, B={int(runs['train.batch_size'].iloc[0])}")
+
+
+def exp03b(d, path):
+    _, runs, curves = load_sweep(d, ["train.algorithm", "train.noise", "problem.seed", "train.stage1_steps",
+                                     "train.steps"])
+    panels = [("with the proximal stage", lambda r: (r["train.algorithm"] == "proximal") |
+               ((r["train.algorithm"] == "population") & (r["train.stage1_steps"] < r["train.steps"]))),
+              ("without thresholding (SGD)", lambda r: (r["train.algorithm"] == "sgd") |
+               ((r["train.algorithm"] == "population") & (r["train.stage1_steps"] >= r["train.steps"])))]
+    panels = [p for p in panels if p[1](runs).any()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.9), sharey=True, squeeze=False)
+    for ax, (title, pick) in zip(axes[0], panels):
+        sub = runs[pick(runs)]
+        sub = sub.assign(noisy=sub["train.noise"] > 0)
+        for (alg, noisy), grp in sub.groupby(["train.algorithm", "noisy"]):
+            noise = 1.0 if noisy else 0.0
+            levels = sorted(grp["train.noise"].unique())
+            if alg != "population":
+                name, color = f"sampled {alg} (real minibatches)", COLORS[alg]
+            elif noisy:
+                span = f"{levels[0]:g}" if len(levels) == 1 else f"{levels[0]:g}-{levels[-1]:g}"
+                name, color = f"population + matched noise ({span})", "tab:green"
+            else:
+                name, color = "population, noiseless", "black"
+            ids, bad = ok_ids(sub, sub["run_id"].isin(grp["run_id"]))
+            lab = f"{name} (n={len(ids)})" + (f", {bad} diverged" if bad else "")
+            f = band(ax, curves, ids, "step", "dist_A_norm", color, lab, "--" if (alg == "population" and noise == 0) else "-")
+            fin = grp.loc[grp["status"] == "ok", "dist_A_norm"]
+            print(f"03b {title}: {name}: final dist_A_norm median {f:.4f} (seeds: "
+                  + ", ".join(f"{v:.3f}" for v in fin) + ")")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.02)  # a noiseless proximal run reaches exactly 0 (off the log axis)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("dist_A_norm")
+    nseeds = runs["problem.seed"].nunique()
+    finish(fig, path, f"03b: simulated (population + noise) vs real SGD, N=3, T=100, B=64 "
+                      f"(median, band = min-max over {nseeds} problem seeds)")
+
+
+def exp04(d, path):
+    rhos = sorted([x[3:] for x in os.listdir(d) if x.startswith("rho")], key=float, reverse=True)
+    fig, axes = plt.subplots(1, len(rhos), figsize=(4 * len(rhos), 3.6), sharey=True, squeeze=False)
+    for ax, rho in zip(axes[0], rhos):
+        rows = []
+        for kind, color in [("scratch", "tab:blue"), ("tuned", "tab:red")]:
+            frames, bad, reach = [], 0, []
+            for seed in sorted(os.listdir(os.path.join(d, f"rho{rho}"))):
+                rd = os.path.join(d, f"rho{rho}", seed, kind)
+                with open(os.path.join(rd, "summary.json")) as f:
+                    s = json.load(f)
+                c = pd.read_csv(os.path.join(rd, "curves.csv"))
+                hit = c.loc[c["dist_A_norm"] <= 0.3, "samples"]
+                reach.append(int(hit.iloc[0]) if len(hit) else None)
+                if s["status"] != "ok":
+                    bad += 1
+                    continue
+                c["run_id"] = seed
+                frames.append(c)
+            cv = pd.concat(frames) if frames else pd.DataFrame(columns=["run_id"])
+            label = {"scratch": "from scratch", "tuned": "pretrained V, stage1=0"}[kind]
+            lab = f"{label} (n={len(frames)}" + (f", {bad} diverged)" if bad else ")")
+            f = band(ax, cv, cv["run_id"].unique(), "samples", "dist_A_norm", color, lab)
+            print(f"04 rho={rho} {kind}: final median dist_A_norm = {f:.4f}; samples to reach 0.3 per seed: {reach}")
+        ax.axhline(0.3, color="gray", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"downstream P correlated with pretraining P: ρ={rho}", fontsize=9)
+        ax.set_xlabel("samples")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("dist_A_norm")
+    finish(fig, path, "04: transfer from a correlated task vs from scratch, N=3, T=100 (median, band = min-max over 3 seeds)")
+
+
+def exp05(d, path):
+    _, runs, curves = load_sweep(d, ["model.attention", "train.algorithm", "train.lr_A"])
+    variants = runs[["model.attention", "train.algorithm", "train.lr_A"]].drop_duplicates().values
+    fig = plt.figure(figsize=(4 * (len(variants) + 1), 7))
+    gs = fig.add_gridspec(2, len(variants) + 1, height_ratios=[1, 1.2])
+    ax = fig.add_subplot(gs[0, :])
+    colors = ["tab:blue", "tab:red", "tab:purple", "tab:green"]
+    maps = []
+    for (att, alg, lr), color in zip(variants, colors):
+        at = (runs["model.attention"] == att) & (runs["train.algorithm"] == alg) & (runs["train.lr_A"] == lr)
+        ids, bad = ok_ids(runs, at)
+        name = f"{att} attention, {alg}, lr_A={lr:g}"
+        f = band(ax, curves, ids, "step", "dist_A_norm", color, f"{name} (n={len(ids)})")
+        print(f"05 {name}: final median dist_A_norm = {f:.4f}")
+        # the run with the median final distance, when its parameters were saved
+        sel = runs[at & (runs["status"] == "ok")].sort_values("dist_A_norm")
+        saved = [r for r in sel["run_id"] if os.path.isdir(os.path.join(d, "runs", r))]
+        if saved:
+            rid = saved[len(saved) // 2]
+            dist = float(sel.loc[sel["run_id"] == rid, "dist_A_norm"].iloc[0])
+            maps.append((f"{att}, {alg}\n(dist_A_norm {dist:.3f})", np.load(os.path.join(d, "runs", rid, "A.npy")),
+                         os.path.join(d, "runs", rid, "Q.npy")))
+    ax.set_xlabel("step")
+    ax.set_ylabel("dist_A_norm")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if maps:
+        Q = np.load(maps[0][2])
+        maps.append(("true Q", Q, None))
+        vmax = max(float(M.max()) for _, M, _ in maps)
+        for i, (title, M, _) in enumerate(maps[: len(variants) + 1]):
+            im = heat(fig.add_subplot(gs[1, i]), M, title, min(0.0, float(M.min())), vmax)
+        fig.colorbar(im, ax=fig.axes[-1])
+    finish(fig, path, "05: softmax vs linear attention, N=3, T=100 (median, band = min-max over 3 seeds; "
+                      "bottom: learned A of the median run)")
+
+
+def exp06(d, path):
+    _, runs, curves = load_sweep(d, ["train.algorithm", "train.batch_size"])
+    batches = sorted(runs["train.batch_size"].unique())
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.9), gridspec_kw={"width_ratios": [1, 1.2, 1.2]})
+    ax = axes[0]
+    for i, alg in enumerate(["sgd", "proximal"]):
+        med, lo, hi, ndiv = [], [], [], []
+        for b in batches:
+            cell = runs[(runs["train.algorithm"] == alg) & (runs["train.batch_size"] == b)]
+            ok = cell.loc[cell["status"] == "ok", "dist_A_norm"].astype(float)
+            ndiv.append(int((cell["status"] != "ok").sum()))
+            med.append(ok.median() if len(ok) else np.nan)
+            lo.append(ok.min() if len(ok) else np.nan)
+            hi.append(ok.max() if len(ok) else np.nan)
+        x = np.arange(len(batches)) + (i - 0.5) * 0.12
+        ax.errorbar(x, med, yerr=[np.subtract(med, lo), np.subtract(hi, med)], fmt="o-", color=COLORS[alg],
+                    capsize=3, label=alg)
+        for xi, n, m in zip(x, ndiv, med):
+            if n:
+                ax.annotate(f"{n}/{len(runs[(runs['train.algorithm'] == alg)]) // len(batches)} div",
+                            (xi, 1.25 if np.isnan(m) else m), fontsize=7, color=COLORS[alg],
+                            xytext=(0, 6 + 8 * i), textcoords="offset points", ha="center")
+        print(f"06 {alg}: final median dist_A_norm by B: " +
+              ", ".join(f"B={b}: {m:.3f} ({n} diverged)" for b, m, n in zip(batches, med, ndiv)))
+    ax.set_xticks(range(len(batches)), [str(b) for b in batches])
+    ax.set_xlabel("batch size B")
+    ax.set_ylabel("final dist_A_norm (ok runs)")
+    ax.set_ylim(0, 1.4)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("final distance; 'div' = diverged runs", fontsize=9)
+    cmap = plt.cm.viridis(np.linspace(0, 0.9, len(batches)))
+    for ax, alg in zip(axes[1:], ["sgd", "proximal"]):
+        for color, b in zip(cmap, batches):
+            ids, bad = ok_ids(runs, (runs["train.algorithm"] == alg) & (runs["train.batch_size"] == b))
+            if len(ids):
+                band(ax, curves, ids, "samples", "dist_A_norm", color, f"B={b} (n={len(ids)})")
+        ax.set_xscale("log")
+        ax.set_xlabel("samples")
+        ax.set_ylabel("dist_A_norm")
+        ax.set_title(alg, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    finish(fig, path, "06: batch size, N=3, T=100, 16,000 steps (median, bar/band = min-max over 3 seeds)")
+
+
+EXPERIMENTS = {"01_l1_vs_sgd": exp01, "02_scaling_N_T": exp02, "03_population_large": exp03,
+               "03b_population_vs_sampled": exp03b, "04_transfer": exp04, "05_softmax_vs_linear": exp05,
+               "06_batch_size": exp06}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    ap.add_argument("out_dir")
+    ap.add_argument("--img", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "img",
+                                                  "results"))
+    a = ap.parse_args()
+    os.makedirs(a.img, exist_ok=True)
+    EXPERIMENTS[a.experiment](a.out_dir, os.path.join(os.path.normpath(a.img), a.experiment + ".png"))
+
+
+if __name__ == "__main__":
+    main()
