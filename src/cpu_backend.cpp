@@ -6,6 +6,7 @@
 //   2. per run: dV = R H^T / B in sample order, the projection means per column, the V update;
 //   3. per (run, block of positions): gather the A-gradient from g in sample order and apply
 //      the fused update (projection, preconditioning, soft-threshold) while writing A once;
+//      columns no sample queried are streamed per (run, column) instead;
 //      column sums for renormalisation are summed per block (tile_sum: eight interleaved partial
 //      sums, so the update vectorises) and reduced in block order into a per-column scale that
 //      the next step applies on its way through A (as the CUDA backend does): the stored values
@@ -32,7 +33,7 @@ constexpr uint32_t kBlock = 64;  // positions per phase-3 tile: N x 64 doubles s
 // interleaved partial sums (entry i goes to sum i % 8), combined pairwise. One running sum
 // would chain every addition on the previous one and keep the loop scalar. Sets `bad` when an
 // entry is not within [-limit, limit] (NaN included).
-double tile_sum(const float* a, uint32_t len, float limit, bool& bad) {
+inline double tile_sum(const float* a, uint32_t len, float limit, bool& bad) {
   double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   uint32_t i = 0;
   for (; i + 8 <= len; i += 8)
@@ -56,6 +57,8 @@ struct RunScratch {
   std::vector<float> col_mean;    // N
   std::vector<float> inv_mu;      // N
   std::vector<uint32_t> touched;  // columns some sample queried this step
+  std::vector<uint8_t> is_touched;  // N: 1 for the columns in `touched`
+  std::vector<uint8_t> col_bad;   // N: an untouched column left the finite/limit range
   std::vector<double> col_sum;    // blocks x N partial column sums (renormalisation)
   std::vector<float> scale;       // N: pending renormalisation of each column (sampled algorithms)
   bool scaled = false;            // whether `scale` is pending: A's true value is A * scale
@@ -65,6 +68,26 @@ struct RunScratch {
   std::vector<double> noise_sum;  // population + noise + projection: blocks x N noise sums
   AttentionGradientTerms pop;     // population mode
 };
+
+// Compiled for AVX-512, AVX2 and the baseline, picked at load time: the lanes are wider, the
+// order of every operation is the same (and no FMA contraction: -ffp-contract=off), so the
+// results are too.
+#define SCB_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// The update of a column without gradient, a = update_attention(a * c, 0), with the per-block
+// column sums (stored with stride `stride`, when col_sum is not null). Returns whether an entry
+// left [-limit, limit].
+SCB_CPU_CLONES bool shrink_column(float* a, uint32_t T, float c, const AUpdateRule& rule, float limit,
+                                  double* col_sum, uint32_t stride) {
+  bool bad = false;
+  for (uint32_t t0 = 0, blk = 0; t0 < T; t0 += kBlock, ++blk) {
+    const uint32_t len = std::min(T - t0, kBlock);
+    for (uint32_t i = t0; i < t0 + len; ++i) a[i] = update_attention(a[i] * c, 0.0f, rule);
+    const double colsum = tile_sum(a + t0, len, limit, bad);
+    if (col_sum) col_sum[size_t(blk) * stride] = colsum;
+  }
+  return bad;
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -81,6 +104,7 @@ class CpuBackend final : public Backend {
     scratch_.assign(pack.size(), RunScratch{});
     sample_items_.clear();
     block_items_.clear();
+    column_items_.clear();
     for (size_t r = 0; r < pack.size(); ++r) {
       RunScratch& s = scratch_[r];
       const uint32_t B = pack.batch_size[r];
@@ -94,6 +118,7 @@ class CpuBackend final : public Backend {
         s.m.resize(B);
         s.hg.resize(B);
         for (uint32_t b = 0; b < B; ++b) sample_items_.push_back({uint32_t(r), b});
+        for (uint32_t k = 0; k < N; ++k) column_items_.push_back({uint32_t(r), k});
       }
       s.col_mean.resize(N);
       if (pack.attention == Attention::softmax) {
@@ -106,6 +131,8 @@ class CpuBackend final : public Backend {
       for (uint32_t k = 0; k < N; ++k) s.inv_mu[k] = pack.precondition[r] ? float(1.0 / pb.mu[k]) : 1.0f;
       s.col_sum.resize(size_t(nblocks_) * N);
       s.scale.assign(N, 1.0f);
+      s.is_touched.assign(N, 0);
+      s.col_bad.assign(N, 0);
       s.scaled = false;
       s.bad.resize(nblocks_);
       s.dV.resize(size_t(N) * N);
@@ -149,6 +176,11 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
     for (size_t i = 0; i < block_items_.size(); ++i)
       if (p.active(block_items_[i].run)) update_a_block(block_items_[i].run, block_items_[i].index);
+    if (p.algorithm != Algorithm::population) {
+#pragma omp parallel for schedule(dynamic, 8) num_threads(threads)
+      for (size_t i = 0; i < column_items_.size(); ++i)
+        if (p.active(column_items_[i].run)) update_untouched_column(column_items_[i].run, column_items_[i].index);
+    }
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
     for (size_t r = 0; r < p.size(); ++r)
       if (p.active(r)) finish_step(r);
@@ -261,6 +293,7 @@ class CpuBackend final : public Backend {
     for (uint32_t k = 0; k < N; ++k) {
       s.col_mean[k] = p.project[r] ? static_cast<float>(mean[k] / B) : 0.0f;
       if (hit[k]) s.touched.push_back(k);
+      s.is_touched[k] = hit[k];
     }
     apply_v_update(r, 1.0 / B);
   }
@@ -362,7 +395,7 @@ class CpuBackend final : public Backend {
     const float* attn = softmax() ? s.attn.data() : nullptr;
     const float limit = p.divergence_limit[r];
     bool bad = false;
-    auto update_column = [&](uint32_t k, bool touched) {
+    auto update_column = [&](uint32_t k) {
       float* a = A + size_t(k) * T + t0;
       AUpdateRule rule{static_cast<float>(p.lr_A[r]), s.inv_mu[k], s.col_mean[k],
                        static_cast<float>(p.lr_A[r] * p.lambda[r]), thresh};
@@ -373,9 +406,7 @@ class CpuBackend final : public Backend {
         // Separate loops per case: each is branch-free and vectorises. A pending renormalisation
         // is applied on the way (a * c, the float product an eager rescale would have stored).
         const float c = s.scale[k];
-        if (!touched) {
-          for (uint32_t i = 0; i < len; ++i) a[i] = update_attention(a[i] * c, 0.0f, rule);
-        } else if (!ak) {
+        if (!ak) {
           for (uint32_t i = 0; i < len; ++i) a[i] = update_attention(a[i] * c, static_cast<float>(row[i] * invB), rule);
         } else {
           const double hg = s.col_hg[k];
@@ -410,18 +441,29 @@ class CpuBackend final : public Backend {
       if (renorm) s.col_sum[size_t(blk) * N + k] = colsum;
     };
     if (sampled) {
-      // An untouched column has zero gradient and zero mean: only the threshold or the
-      // renormalisation can change it.
-      size_t next = 0;
-      for (uint32_t k = 0; k < N; ++k) {
-        const bool touched = next < s.touched.size() && s.touched[next] == k;
-        next += touched;
-        if (touched || thresh || renorm || s.scaled) update_column(k, touched);
-      }
+      for (uint32_t k : s.touched) update_column(k);  // the others: update_untouched_column
     } else {
-      for (uint32_t k = 0; k < N; ++k) update_column(k, true);
+      for (uint32_t k = 0; k < N; ++k) update_column(k);
     }
     s.bad[blk] = bad;
+  }
+
+  // Phase 3, sampled algorithms, the columns no sample queried: zero gradient and zero mean, so
+  // only the threshold and the pending renormalisation change them (nothing at all in plain SGD).
+  // Each is streamed from start to end rather than visited 64 entries at a time by every tile
+  // (at N = 500, ~440 such columns: that many concurrent streams defeat the hardware
+  // prefetcher); its per-block sums and values are exactly what the tiles would give.
+  void update_untouched_column(uint32_t r, uint32_t k) {
+    RunPack& p = *pack_;
+    RunScratch& s = scratch_[r];
+    s.col_bad[k] = 0;
+    const bool thresh = thresholding(r), renorm = renormalizing(r);
+    if (s.is_touched[k] || !(thresh || renorm || s.scaled)) return;
+    const uint32_t N = p.N, T = p.T;
+    const AUpdateRule rule{static_cast<float>(p.lr_A[r]), s.inv_mu[k], s.col_mean[k],
+                           static_cast<float>(p.lr_A[r] * p.lambda[r]), thresh};
+    s.col_bad[k] = shrink_column(p.A_of(r) + size_t(k) * T, T, s.scale[k], rule, p.divergence_limit[r],
+                                 renorm ? s.col_sum.data() + k : nullptr, N);
   }
 
   // Phase 4: renormalisation (column sums reduced in block order), divergence, counters.
@@ -429,7 +471,8 @@ class CpuBackend final : public Backend {
     RunPack& p = *pack_;
     RunScratch& s = scratch_[r];
     const uint32_t N = p.N, T = p.T;
-    bool bad = s.v_bad || std::any_of(s.bad.begin(), s.bad.end(), [](uint8_t x) { return x != 0; });
+    auto any = [](const std::vector<uint8_t>& v) { return std::any_of(v.begin(), v.end(), [](uint8_t x) { return x != 0; }); };
+    bool bad = s.v_bad || any(s.bad) || any(s.col_bad);
     if (p.algorithm != Algorithm::population) {
       s.scaled = false;  // phase 3 has applied the pending scales of every column
       std::fill(s.scale.begin(), s.scale.end(), 1.0f);
@@ -484,7 +527,7 @@ class CpuBackend final : public Backend {
   uint32_t nblocks_ = 0;
   uint32_t row_ = 0;  // stride of the per-sample rows h, r, g, counts
   std::vector<RunScratch> scratch_;
-  std::vector<Item> sample_items_, block_items_;
+  std::vector<Item> sample_items_, block_items_, column_items_;
   std::vector<double> tiles_;
 };
 
