@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "scb/backend.hpp"
+#include "scb/cpu_kernels.hpp"
 #include "scb/model.hpp"
 #include "scb/runpack.hpp"
 #include "scb/trainer.hpp"
@@ -107,6 +108,43 @@ TEST(SoftThreshold, BranchFreeEqualsBranchyBitForBit) {
       std::memcpy(&ba, &a, 4);
       std::memcpy(&bb, &b, 4);
       ASSERT_EQ(ba, bb) << "z=" << z << " tau=" << tau;
+    }
+}
+
+// shrink_column runs as an AVX-512, AVX2 or baseline clone: whichever this CPU picks gives the
+// bits of a plain scalar loop (same operations, same order), for a column with signs, zeros,
+// entries right at the threshold, a ragged last tile and an out-of-range entry.
+TEST(ShrinkColumn, DispatchedCloneEqualsPlainLoop) {
+  const uint32_t T = 1000 + 37;
+  std::vector<float> a(T);
+  for (uint32_t t = 0; t < T; ++t) a[t] = float(scbtest::test_uniform(3, t) - 0.3) * 1e-3f;
+  a[5] = 0.0f, a[6] = -0.0f, a[7] = 2.5e-7f, a[8] = -2.5e-7f;
+  for (bool threshold : {true, false})
+    for (float limit : {1.0f, 4e-4f}) {
+      const scb::AUpdateRule rule{0.02f, 3.0f, 0.0f, 2.5e-7f, threshold};
+      const float c = 1.0f / 0.93f;
+      std::vector<float> got = a, want = a;
+      const uint32_t tiles = (T + scb::kTileLength - 1) / scb::kTileLength;
+      std::vector<double> got_sums(size_t(tiles) * 3, -1.0), want_sums(tiles);
+      const bool got_bad = scb::shrink_column(got.data(), T, c, rule, limit, got_sums.data() + 1, 3);
+      bool want_bad = false;
+      for (uint32_t tile = 0; tile < tiles; ++tile) {
+        const uint32_t t0 = tile * scb::kTileLength, len = std::min(T - t0, scb::kTileLength);
+        double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (uint32_t i = 0; i < len; ++i) {
+          want[t0 + i] = scb::update_attention(want[t0 + i] * c, 0.0f, rule);
+          part[i % 8] += double(want[t0 + i]);
+          want_bad |= !(std::fabs(want[t0 + i]) <= limit);
+        }
+        want_sums[tile] = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+      }
+      EXPECT_TRUE(same_bits(got, want)) << "threshold " << threshold;
+      EXPECT_EQ(got_bad, want_bad) << "limit " << limit;
+      EXPECT_EQ(want_bad, limit < 1.0f);
+      for (uint32_t tile = 0; tile < tiles; ++tile) {
+        EXPECT_EQ(got_sums[size_t(tile) * 3 + 1], want_sums[tile]) << "tile " << tile;
+        EXPECT_EQ(got_sums[size_t(tile) * 3], -1.0) << "wrote outside its stride";
+      }
     }
 }
 

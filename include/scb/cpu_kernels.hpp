@@ -1,0 +1,39 @@
+#pragma once
+// The CPU backend's inner loops over A that benchmarks and tests call directly. Both keep a
+// fixed order of operations that depends on nothing but the data, so any thread, pack or
+// instruction set gives the same bits.
+#include <cmath>
+#include <cstdint>
+
+#include "scb/model.hpp"
+
+namespace scb {
+
+// Positions per phase-3 tile of the CPU backend (N x 64 doubles of gathered gradient stay in
+// cache); column sums are kept per tile and reduced in tile order.
+constexpr uint32_t kTileLength = 64;
+
+// Sum of a tile's entries in double, in a fixed order: eight interleaved partial sums (entry i
+// goes to sum i % 8), combined pairwise. One running sum would chain every addition on the
+// previous one and keep the loop scalar. Sets `bad` when an entry is not within
+// [-limit, limit] (NaN included).
+inline double tile_sum(const float* a, uint32_t len, float limit, bool& bad) {
+  double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  uint32_t i = 0;
+  for (; i + 8 <= len; i += 8)
+    for (uint32_t l = 0; l < 8; ++l) part[l] += static_cast<double>(a[i + l]);
+  for (uint32_t l = 0; i + l < len; ++l) part[l] += static_cast<double>(a[i + l]);
+  int out = 0;  // a loop of its own: fused into the sums it keeps both loops scalar
+  for (uint32_t j = 0; j < len; ++j) out |= !(std::fabs(a[j]) <= limit);
+  bad |= out != 0;
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+// The update of a column no sample queried (zero gradient): a = update_attention(a * c, 0, rule)
+// for all T entries, c being a pending renormalisation (1 if none), streamed from start to end,
+// with the tile sums written to col_sum[tile * stride] when col_sum is not null. Returns whether
+// an entry left [-limit, limit]. Compiled for AVX-512, AVX2 and the baseline, picked at load time.
+bool shrink_column(float* a, uint32_t T, float c, const AUpdateRule& rule, float limit, double* col_sum,
+                   uint32_t stride);
+
+}  // namespace scb
