@@ -6,7 +6,8 @@
 //   2. per run: dV = R H^T / B in sample order, the projection means per column, the V update;
 //   3. per (run, block of positions): gather the A-gradient from g in sample order and apply
 //      the fused update (projection, preconditioning, soft-threshold) while writing A once;
-//      columns no sample queried are streamed per (run, column) instead;
+//      columns no sample queried are streamed per (run, column) instead, skipping the tiles the
+//      l1 threshold has emptied (exact: they would be rewritten with the same zeros);
 //      column sums for renormalisation are summed per block (tile_sum: eight interleaved partial
 //      sums, so the update vectorises) and reduced in block order into a per-column scale that
 //      the next step applies on its way through A (as the CUDA backend does): the stored values
@@ -46,6 +47,7 @@ struct RunScratch {
   std::vector<uint8_t> col_bad;   // N: an untouched column left the finite/limit range
   std::vector<double> col_sum;    // blocks x N partial column sums (renormalisation)
   std::vector<float> scale;       // N: pending renormalisation of each column (sampled algorithms)
+  std::vector<uint8_t> zero_tiles;  // N x blocks (by column): tile all +0 (sampled, linear attention)
   bool scaled = false;            // whether `scale` is pending: A's true value is A * scale
   std::vector<uint8_t> bad;       // blocks: a parameter left the finite/limit range
   std::vector<double> dV;         // N x N
@@ -104,6 +106,12 @@ class CpuBackend final : public Backend {
       for (uint32_t k = 0; k < N; ++k) s.inv_mu[k] = pack.precondition[r] ? float(1.0 / pb.mu[k]) : 1.0f;
       s.col_sum.resize(size_t(nblocks_) * N);
       s.scale.assign(N, 1.0f);
+      s.zero_tiles.assign(size_t(N) * nblocks_, 0);
+      if (pack.algorithm != Algorithm::population && pack.attention == Attention::linear)
+        for (uint32_t k = 0; k < N; ++k)
+          for (uint32_t blk = 0; blk < nblocks_; ++blk)
+            s.zero_tiles[size_t(k) * nblocks_ + blk] =
+                tile_is_zero(pack.A_of(r) + size_t(k) * T + blk * kBlock, std::min(T - blk * kBlock, kBlock));
       s.is_touched.assign(N, 0);
       s.col_bad.assign(N, 0);
       s.scaled = false;
@@ -197,6 +205,8 @@ class CpuBackend final : public Backend {
       const float c = s.scale[k];
       for (uint32_t t = 0; t < T; ++t) a[t] *= c;
       s.scale[k] = 1.0f;
+      if (!std::isfinite(c))  // +0 * inf is NaN: the tiles are no longer zero
+        std::fill_n(s.zero_tiles.begin() + size_t(k) * nblocks_, nblocks_, uint8_t{0});
     }
     s.scaled = false;
   }
@@ -416,6 +426,7 @@ class CpuBackend final : public Backend {
       // Second pass while the 64 entries are in L1: the divergence test and the column sum.
       const double colsum = tile_sum(a, len, limit, bad);
       if (renorm) s.col_sum[size_t(blk) * N + k] = colsum;
+      if (sampled) s.zero_tiles[size_t(k) * nblocks_ + blk] = tile_is_zero(a, len);
     };
     if (sampled) {
       for (uint32_t k : s.touched) update_column(k);  // the others: update_untouched_column
@@ -440,7 +451,7 @@ class CpuBackend final : public Backend {
     const AUpdateRule rule{static_cast<float>(p.lr_A[r]), s.inv_mu[k], s.col_mean[k],
                            static_cast<float>(p.lr_A[r] * p.lambda[r]), thresh};
     s.col_bad[k] = shrink_column(p.A_of(r) + size_t(k) * T, T, s.scale[k], rule, p.divergence_limit[r],
-                                 renorm ? s.col_sum.data() + k : nullptr, N);
+                                 renorm ? s.col_sum.data() + k : nullptr, N, s.zero_tiles.data() + size_t(k) * nblocks_);
   }
 
   // Phase 4: renormalisation (column sums reduced in block order), divergence, counters.

@@ -148,6 +148,41 @@ TEST(ShrinkColumn, DispatchedCloneEqualsPlainLoop) {
     }
 }
 
+// Skipping all-zero tiles is exact: with the flags shrink_column leaves such tiles alone and
+// gives the same bits, sums and flags as the full pass; a non-zero tile is never skipped unless
+// flagged, and a pending scale of inf or a non-zero mean turns skipping off.
+TEST(ShrinkColumn, SkippingZeroTilesIsExact) {
+  const uint32_t T = 64 * 6 + 10, tiles = 7;
+  std::vector<float> a(T, 0.0f);
+  for (uint32_t t = 64; t < 128; ++t) a[t] = 1e-3f;   // tile 1: shrinks but stays non-zero
+  a[200] = 1e-9f;                                      // tile 3: thresholded to zero this pass
+  a[T - 1] = -0.0f;                                    // last tile: -0 is not +0, so not skippable
+  for (float mean : {0.0f, 1e-4f}) {
+    const scb::AUpdateRule rule{0.02f, 2.0f, mean, 1e-6f, true};
+    std::vector<uint8_t> flags(tiles);
+    for (uint32_t i = 0; i < tiles; ++i) flags[i] = scb::tile_is_zero(a.data() + 64 * i, std::min(64u, T - 64 * i));
+    EXPECT_EQ(flags, (std::vector<uint8_t>{1, 0, 1, 0, 1, 1, 0}));
+    std::vector<float> full = a, skip = a;
+    std::vector<double> s_full(tiles), s_skip(tiles);
+    const bool b_full = scb::shrink_column(full.data(), T, 1.25f, rule, 1.0f, s_full.data(), 1);
+    const bool b_skip = scb::shrink_column(skip.data(), T, 1.25f, rule, 1.0f, s_skip.data(), 1, flags.data());
+    EXPECT_TRUE(same_bits(full, skip)) << "mean " << mean;
+    EXPECT_EQ(s_full, s_skip);
+    EXPECT_EQ(b_full, b_skip);
+    for (uint32_t i = 0; i < tiles; ++i)
+      EXPECT_EQ(flags[i], scb::tile_is_zero(full.data() + 64 * i, std::min(64u, T - 64 * i))) << "tile " << i;
+  }
+  // The skip is taken: a tile wrongly flagged zero is left as it was.
+  std::vector<float> b = a;
+  std::vector<uint8_t> lie(tiles, 1);
+  scb::shrink_column(b.data(), T, 1.0f, scb::AUpdateRule{0.02f, 2.0f, 0.0f, 1e-6f, true}, 1.0f, nullptr, 1, lie.data());
+  EXPECT_EQ(b[64], 1e-3f);
+  // ...but not with an infinite pending scale (+0 * inf is NaN, which the bound reports).
+  EXPECT_TRUE(scb::shrink_column(b.data(), T, INFINITY, scb::AUpdateRule{0.02f, 2.0f, 0.0f, 0.0f, false}, 1.0f,
+                                 nullptr, 1, lie.data()));
+  EXPECT_TRUE(std::isnan(b[0]));
+}
+
 TEST(SoftThreshold, Properties) {
   check_soft_threshold<float>();
   check_soft_threshold<double>();

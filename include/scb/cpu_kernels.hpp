@@ -4,6 +4,7 @@
 // instruction set gives the same bits.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "scb/model.hpp"
 
@@ -29,11 +30,29 @@ inline double tile_sum(const float* a, uint32_t len, float limit, bool& bad) {
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
+// Whether every entry of a tile is +0.0f (bit pattern 0).
+inline bool tile_is_zero(const float* a, uint32_t len) {
+  uint32_t bits = 0;
+  for (uint32_t j = 0; j < len; ++j) {
+    uint32_t b;
+    std::memcpy(&b, a + j, sizeof b);
+    bits |= b;
+  }
+  return bits == 0;
+}
+
 // The update of a column no sample queried (zero gradient): a = update_attention(a * c, 0, rule)
 // for all T entries, c being a pending renormalisation (1 if none), streamed from start to end,
 // with the tile sums written to col_sum[tile * stride] when col_sum is not null. Returns whether
 // an entry left [-limit, limit]. Compiled for AVX-512, AVX2 and the baseline, picked at load time.
+//
+// zero_tiles (one flag per tile of this column, or null) marks tiles whose entries are all +0.
+// Such a tile is skipped, which is exact: with no gradient and a zero projection mean,
+// z = +0 * c - lr * ((0 - 0) * inv_mu) = +0 and S_tau(+0) = +0, so the update would rewrite the
+// same bits and sum to +0 (checked for finite c and mean 0 only). Once the l1 threshold has made
+// the attention sparse, most of A is such tiles and the pass costs next to nothing. The flags
+// of the tiles it updates are refreshed.
 bool shrink_column(float* a, uint32_t T, float c, const AUpdateRule& rule, float limit, double* col_sum,
-                   uint32_t stride);
+                   uint32_t stride, uint8_t* zero_tiles = nullptr);
 
 }  // namespace scb
