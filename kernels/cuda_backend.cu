@@ -7,8 +7,9 @@
 //    copy of the run states (pinned double buffer), then corrects the diverged runs' counters.
 //    evaluate() and download() synchronise fully.
 //  - Memory is planned from cudaMemGetInfo before anything is allocated (run_device_bytes).
-//  - Softmax attention is not implemented on the device yet: such packs are delegated to the
-//    CPU backend so that `--device auto` never fails on them.
+//  - Softmax attention trains the logits held in A and keeps the attention in a device cache
+//    (attn), refreshed after the update pass (softmax.cu); the other kernels read the cache
+//    wherever linear attention reads A.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -134,21 +135,17 @@ class CudaBackend final : public Backend {
     if (stream_) cudaStreamDestroy(stream_);
   }
 
-  std::string name() const override { return fallback_ ? "cpu (softmax attention is not on the GPU yet)" : "cuda"; }
+  std::string name() const override { return "cuda"; }
 
   void attach(RunPack& pack) override {
     pack_ = &pack;
-    if (pack.attention != Attention::linear) {
-      fallback_ = make_cpu_backend(0);
-      fallback_->attach(pack);
-      return;
-    }
     if (cuda_device_count() == 0) throw std::runtime_error("CUDA backend: no CUDA device is visible");
     if (!stream_) check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     for (StateCopy& s : copies_)
       if (!s.done) check(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "cudaEventCreate");
     const uint32_t N = pack.N, T = pack.T, R = static_cast<uint32_t>(pack.size());
     const bool pop = pack.algorithm == Algorithm::population;
+    const bool softmax = pack.attention == Attention::softmax;
     gemm_ = use_gemm(options_.gemm, pack.algorithm, N, pack.batch_size);
     check_memory(pack);
 
@@ -160,6 +157,7 @@ class CudaBackend final : public Backend {
     d.population = pop;
     d.sgd = pack.algorithm == Algorithm::sgd;
     d.gemm = gemm_;
+    d.softmax = softmax;
     d.fp = forward_plan(N, T);
     d.tp = a_tile_plan(N, T);
 
@@ -264,6 +262,12 @@ class CudaBackend final : public Backend {
     d.col_mean = col_mean_.get();
     d.pstats = pstats_.get();
     d.col_part = col_part_.get();
+    if (softmax) {
+      attn_.allocate(size_t(R) * N * T);
+      adot_.allocate(size_t(R) * N);
+      d.attn = attn_.get();
+      d.adot = adot_.get();
+    }
 
     // Samples.
     samples_ = 0;
@@ -301,6 +305,10 @@ class CudaBackend final : public Backend {
       d.m = m_.get();
       d.col_start = col_start_.get();
       d.col_samples = col_samples_.get();
+      if (softmax) {
+        hg_.allocate(samples_);
+        d.hg = hg_.get();
+      }
       setup_forward_attributes(d.fp);
       if (gemm_) {
         Vd_.allocate(size_t(R) * N * N);
@@ -318,7 +326,7 @@ class CudaBackend final : public Backend {
       d.vmu = vmu_.get();
       d.pscal = pscal_.get();
       bool noisy = false;  // some run projects a noisy gradient: the noise pre-pass runs
-      for (uint32_t r = 0; r < R; ++r) noisy |= pack.noise[r] > 0 && pack.project[r];
+      for (uint32_t r = 0; r < R; ++r) noisy |= !softmax && pack.noise[r] > 0 && pack.project[r];
       if (noisy) {
         noise_part_.allocate(size_t(R) * d.tp.tiles * N);
         d.noise_part = noise_part_.get();
@@ -333,6 +341,7 @@ class CudaBackend final : public Backend {
       s.diverged_step.allocate(R);
       s.pending = false;
     }
+    launch_softmax_refresh(d, true, stream_);  // softmax: the attention of the initial logits
     if (pop) {  // the population statistics of the initial A
       std::vector<uint32_t> all(R);
       for (uint32_t r = 0; r < R; ++r) all[r] = r;
@@ -344,7 +353,6 @@ class CudaBackend final : public Backend {
   }
 
   void step() override {
-    if (fallback_) return fallback_->step();
     RunPack& p = *pack_;
     if (p.size() == 0) return;
     push_host_status();
@@ -368,7 +376,6 @@ class CudaBackend final : public Backend {
   }
 
   std::vector<Metrics> evaluate(const std::vector<uint32_t>& runs) override {
-    if (fallback_) return fallback_->evaluate(runs);
     sync_states();
     const RunPack& p = *pack_;
     const uint32_t N = p.N, L = static_cast<uint32_t>(runs.size());
@@ -393,7 +400,6 @@ class CudaBackend final : public Backend {
   }
 
   void download() override {
-    if (fallback_) return fallback_->download();
     sync_states();
     RunPack& p = *pack_;
     launch_materialize(dev_, stream_);
@@ -404,7 +410,7 @@ class CudaBackend final : public Backend {
 
   // The forward stage of the next step of every run, downloaded for run 0 (tests).
   ForwardDebug debug_forward() {
-    if (fallback_ || dev_.population) throw std::logic_error("debug_forward: sampled linear-attention packs only");
+    if (dev_.population) throw std::logic_error("debug_forward: sampled packs only");
     const uint32_t N = dev_.N, T = dev_.T, B = pack_->batch_size[0];
     enqueue_forward();
     ForwardDebug out;
@@ -434,7 +440,8 @@ class CudaBackend final : public Backend {
   void check_memory(const RunPack& pack) {
     uint64_t need = 0;
     for (size_t r = 0; r < pack.size(); ++r)
-      need += run_device_bytes(pack.N, pack.T, pack.batch_size[r], pack.algorithm, gemm_);
+      need += run_device_bytes(pack.N, pack.T, pack.batch_size[r], pack.algorithm, gemm_,
+                               pack.attention == Attention::softmax);
     for (const auto& pb : pack.problems) need += problem_device_bytes(pack.N, pb->q_pos.size());
     uint64_t free_bytes = 0, total = 0;
     cuda_memory_info(free_bytes, total);
@@ -494,6 +501,7 @@ class CudaBackend final : public Backend {
       }
     }
     launch_a_update(d, stream_);
+    launch_softmax_refresh(d, false, stream_);  // before finish: it still sees a diverged step
     launch_finish(d, stream_);
   }
 
@@ -546,7 +554,6 @@ class CudaBackend final : public Backend {
 
   Options options_;
   RunPack* pack_ = nullptr;
-  std::unique_ptr<Backend> fallback_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   bool gemm_ = false;
@@ -568,7 +575,8 @@ class CudaBackend final : public Backend {
   DeviceArray<uint16_t> tokens_;
   DeviceArray<double> part_h_, h_, rr_, g_, m_;
   DeviceArray<uint32_t> part_c_, counts_, kq_, xo_, col_start_, col_samples_;
-  DeviceArray<double> Vd_, dV_, pterm_, vmu_, pscal_, noise_part_;
+  DeviceArray<double> Vd_, dV_, pterm_, vmu_, pscal_, noise_part_, adot_, hg_;
+  DeviceArray<float> attn_;
   DeviceArray<uint32_t> run_list_;
   DeviceArray<ColumnStats> stats_;
   DeviceArray<float> v_out_;

@@ -7,6 +7,9 @@
 //   V[r*N*N + i*N + j], A[r*N*T + k*T + t] (as the RunPack), scale[r*N + k] (pending
 //   renormalisation: the true column is float(A * scale), exactly what the CPU stores),
 //   tokens[slot*T + t] (uint16), h/r/g/counts[slot*N + j], part_*[(slot*chunks + c)*N + j].
+// Softmax attention: A holds the logits w (scale stays 1: no threshold, no renormalisation) and
+//   attn[r*N*T + k*T + t] the attention softmax(w^(k)) the model applies, refreshed after each
+//   update of a column (softmax.cu).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -33,6 +36,7 @@ struct DevPack {
   uint32_t population;   // algorithm == population
   uint32_t sgd;          // algorithm == sgd
   uint32_t gemm;         // dense products through cuBLAS
+  uint32_t softmax;      // attention = softmax of the logits in A
   ForwardPlan fp;
   TilePlan tp;
   // Problems.
@@ -78,6 +82,11 @@ struct DevPack {
   double* pterm;           // R x N x 3: base, slope, spike
   double* vmu;             // R x N
   double* pscal;           // R x 4: alpha, beta, gamma, delta
+  // Softmax attention.
+  float* attn;             // R x N x T attention cache (null for linear attention)
+  double* adot;            // R x N: a . dL/da per column (population), or the sum over the
+                           // column's samples of h.g / B (sampled): dl/dw = a (dl/da - adot)
+  double* hg;              // S: h.g of each sample (sampled softmax)
   double* noise_part;      // R x tiles x N per-tile column sums of the A-gradient noise (null: no
                            // run projects a noisy population gradient)
 };
@@ -85,11 +94,17 @@ struct DevPack {
 __device__ __forceinline__ bool run_live(const DevPack& d, uint32_t r) {
   return d.status[r] == kRunning && d.step[r] < d.steps[r];
 }
+// Softmax attention is neither thresholded nor renormalised (as on the CPU).
 __device__ __forceinline__ bool run_thresholding(const DevPack& d, uint32_t r) {
-  return !d.sgd && d.step[r] >= d.stage1[r] && d.lambda[r] > 0.0f;
+  return !d.sgd && !d.softmax && d.step[r] >= d.stage1[r] && d.lambda[r] > 0.0f;
 }
 __device__ __forceinline__ bool run_renormalizing(const DevPack& d, uint32_t r) {
-  return !d.sgd && d.step[r] >= d.stage1[r] && d.renormalize[r] != 0;
+  return !d.sgd && !d.softmax && d.step[r] >= d.stage1[r] && d.renormalize[r] != 0;
+}
+// Column rk = r*N + k of the attention the model applies: A (whose pending scale the caller
+// applies) or the softmax cache.
+__device__ __forceinline__ const float* attention_col(const DevPack& d, uint64_t rk) {
+  return (d.softmax ? d.attn : d.A) + rk * d.T;
 }
 
 // gradient_noise_block of model.hpp (the one definition of the noise), returned as four
@@ -168,6 +183,9 @@ void launch_column_stats(const DevPack& d, const uint32_t* runs, uint32_t count,
                          bool pstats, cudaStream_t stream);
 void launch_gather_v(const DevPack& d, const uint32_t* runs, uint32_t count, float* out, cudaStream_t stream);
 void launch_materialize(const DevPack& d, cudaStream_t stream);  // A *= scale, scale = 1
+// softmax.cu: attn = softmax(A) for the columns updated this step (all columns of every run with
+// `all`), and the population statistics of the refreshed columns.
+void launch_softmax_refresh(const DevPack& d, bool all, cudaStream_t stream);
 
 // Four consecutive floats of a column from position t: one 16-byte load when aligned and in
 // range (`vec`), else element by element with zeros past T.

@@ -13,6 +13,9 @@
 //    (On the cuBLAS path the two products are strided-batched GEMMs and two tiny kernels finish.)
 //  - run_reduce_kernel: one block per run; groups the samples by query column in sample order
 //    (the fixed order of the backward gathers) and forms the per-column projection means.
+// Softmax attention changes only what is read and reduced: the scatter reads the attention cache
+// instead of A, each sample also yields h.g (= a . dl/da), and the per-column reduction sums h.g
+// instead of the projection means (the logit gradient a (dl/da - a . dl/da) has zero mean).
 #include <cub/block/block_scan.cuh>
 
 #include <stdexcept>
@@ -93,7 +96,7 @@ __global__ void __launch_bounds__(256) forward_kernel(DevPack d) {
   const uint64_t seed = d.seed[r];
   const uint32_t step = static_cast<uint32_t>(d.step[r]);
   const SampleMeta meta = draw_sample_meta(pv, seed, step, b);
-  const float* a = d.A + (uint64_t(r) * N + meta.k) * T;
+  const float* a = attention_col(d, uint64_t(r) * N + meta.k);
   const float sc = d.scale[uint64_t(r) * N + meta.k];
   uint16_t* tok = d.tokens + slot * T;
   const uint32_t quads = (T + 3) / 4;
@@ -236,6 +239,11 @@ __global__ void __launch_bounds__(256) sample_finish_kernel(DevPack d) {
     double m = 0;
     for (uint32_t j = 0; j < N; ++j) m += g[j] * static_cast<double>(cnt[j]);
     d.m[slot] = m / T;
+    if (d.softmax) {
+      double hg = 0;
+      for (uint32_t j = 0; j < N; ++j) hg += h[j] * g[j];
+      d.hg[slot] = hg;
+    }
   }
 }
 
@@ -246,7 +254,7 @@ __global__ void gemm_residual_kernel(DevPack d, uint64_t samples) {
   d.rr[slot * d.N + d.xo[slot]] -= 1.0;
 }
 
-// cuBLAS path, after g = V^T r: the projection mean, a warp per sample.
+// cuBLAS path, after g = V^T r: the projection mean (and softmax's h.g), a warp per sample.
 __global__ void gemm_mean_kernel(DevPack d, uint64_t samples) {
   const uint64_t slot = (uint64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const uint32_t lane = threadIdx.x & 31u;
@@ -259,6 +267,14 @@ __global__ void gemm_mean_kernel(DevPack d, uint64_t samples) {
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(kFull, s, off);
   if (lane == 0) d.m[slot] = s / d.T;
+  if (d.softmax) {
+    const double* h = d.h + slot * N;
+    double hg = 0;
+    for (uint32_t j = lane; j < N; j += 32) hg += h[j] * g[j];
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) hg += __shfl_xor_sync(kFull, hg, off);
+    if (lane == 0) d.hg[slot] = hg;
+  }
 }
 
 constexpr uint32_t kReduceThreads = 256;
@@ -269,7 +285,8 @@ __global__ void __launch_bounds__(kReduceThreads) run_reduce_kernel(DevPack d) {
   const uint32_t N = d.N, B = d.batch[r];
   const uint64_t off = d.sample_offset[r];
   const uint32_t* kq = d.kq + off;
-  const double* m = d.m + off;
+  const bool softmax = d.softmax != 0;
+  const double* m = (softmax ? d.hg : d.m) + off;  // softmax: h.g, summed into adot
   uint32_t* start = d.col_start + uint64_t(r) * (N + 1);
   uint32_t* samples = d.col_samples + off;
   const bool project = d.project[r] != 0;
@@ -291,7 +308,8 @@ __global__ void __launch_bounds__(kReduceThreads) run_reduce_kernel(DevPack d) {
     if (k < N) {
       const uint32_t s0 = carry + before;
       start[k] = s0;
-      d.col_mean[uint64_t(r) * N + k] = project ? static_cast<float>(macc / B) : 0.0f;
+      d.col_mean[uint64_t(r) * N + k] = project && !softmax ? static_cast<float>(macc / B) : 0.0f;
+      if (softmax) d.adot[uint64_t(r) * N + k] = macc / B;
       uint32_t fill = s0;
       if (count)
         for (uint32_t i = 0; i < B; ++i)

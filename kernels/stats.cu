@@ -14,7 +14,9 @@
 //    column statistics) to the exact mean.
 //  - column_stats_kernel: one block per (evaluated run, column), a strided pass over the column
 //    with the pending renormalisation applied, reducing the seven sums of ColumnStats with
-//    cub::BlockReduce; the host finishes the metrics in O(N^2) (metrics_from_stats).
+//    cub::BlockReduce; the host finishes the metrics in O(N^2) (metrics_from_stats). Softmax
+//    attention: the metrics read the attention cache instead of A, and population_terms_kernel
+//    also forms a . dL/da per column from the same four numbers (for dl/dw).
 #include <cub/block/block_reduce.cuh>
 
 #include "cuda_common.cuh"
@@ -59,7 +61,8 @@ __global__ void __launch_bounds__(kTermsThreads) population_terms_kernel(DevPack
   }
   __syncthreads();
   const double c1 = c[0], c2 = c[1], c3 = c[2], c4 = c[3];
-  const bool project = d.project[r] != 0;
+  const bool softmax = d.softmax != 0;
+  const bool project = d.project[r] != 0 && !softmax;  // the logit gradient has zero mean already
   // The noise joins the projection mean: sd * (sum over the column's noise) / T.
   const bool noisy = project && d.noise_part && d.noise[r] > 0.0f;
   const double noise_sd = noisy ? d.noise[r] / sqrt(static_cast<double>(d.batch[r])) : 0.0;
@@ -87,6 +90,7 @@ __global__ void __launch_bounds__(kTermsThreads) population_terms_kernel(DevPack
     d.pterm[rk * 3 + 1] = slope;
     d.pterm[rk * 3 + 2] = spike;
     d.col_mean[rk] = project ? static_cast<float>(mean) : 0.0f;
+    if (softmax) d.adot[rk] = base * sa + slope * n2 + spike * qa;  // a . dL/da^(k)
   }
   __syncthreads();
   const SumK<4> ab = Reduce(tmp).Reduce(col, SumKOp<4>());
@@ -161,7 +165,7 @@ __global__ void __launch_bounds__(kStatsThreads)
   const uint32_t li = blockIdx.x / N, k = blockIdx.x % N;
   const uint32_t r = runs[li];
   const uint64_t rk = uint64_t(r) * N + k;
-  const float* col = d.A + rk * T;
+  const float* col = attention_col(d, rk);
   const float sc = d.scale[rk];
   const DevProblem& pr = d.problems[d.problem_index[r]];
   SumK<7> acc{{0, 0, 0, 0, 0, 0, 0}};

@@ -14,6 +14,9 @@
 //    + spike q (+ noise) on the fly and reduces the column statistics of the next step here too;
 //    the projection mean of the noisy gradient (SPEC 5) is known before this pass because the
 //    noise is regenerated, not stored: population_noise_kernel (stats.cu) sums it per column first.
+//    Softmax attention updates the logits in A with dl/dw = a (dl/da - adot), reading a from the
+//    attention cache; no threshold or renormalisation, and the cache and the population
+//    statistics are refreshed afterwards (softmax.cu).
 //  - finish_kernel: one block per run; reduces the per-tile sums in tile order, detects
 //    divergence like the CPU backend and advances the run's step counter.
 #include <cub/block/block_reduce.cuh>
@@ -86,6 +89,8 @@ __device__ __forceinline__ void store4(float* a, uint32_t t, uint32_t T, bool ve
   }
 }
 
+// Softmax is a template parameter: the linear-attention kernel carries none of its code.
+template <bool Softmax>
 __global__ void __launch_bounds__(kUpdateThreads) a_update_kernel(DevPack d) {
   const TilePlan& tp = d.tp;
   const uint32_t per_run = tp.tiles * tp.col_groups;
@@ -94,6 +99,7 @@ __global__ void __launch_bounds__(kUpdateThreads) a_update_kernel(DevPack d) {
   if (!run_live(d, r) || d.vbad[r]) return;
   const uint32_t N = d.N, T = d.T, tid = threadIdx.x;
   const bool pop = d.population != 0;
+  constexpr bool softmax = Softmax;
   const bool thresh = run_thresholding(d, r), renorm = run_renormalizing(d, r);
   const uint32_t k0 = group * tp.col_group, k1 = min(N, k0 + tp.col_group);
   const uint32_t t0 = tile * tp.tile_len;
@@ -123,6 +129,9 @@ __global__ void __launch_bounds__(kUpdateThreads) a_update_kernel(DevPack d) {
     if (!pop && !touched && !thresh && !renorm && sc == 1.0f) continue;
     const AUpdateRule rule{lrA, d.inv_mu[rk], d.col_mean[rk], tau, thresh};
     float* col = d.A + rk * T;
+    // Softmax: col holds the logits w; dl/dw = a (dl/da - adot) with a from the cache.
+    const float* attn = softmax ? d.attn + rk * T : nullptr;
+    const double adot = softmax ? d.adot[rk] : 0.0;
     double base = 0, slope = 0, spike = 0;
     uint32_t qb = 0, qe = 0;
     if (pop) {
@@ -162,21 +171,26 @@ __global__ void __launch_bounds__(kUpdateThreads) a_update_kernel(DevPack d) {
               const uint64_t slot = off + samples[s];
               gs += __ldg(d.g + slot * N + d.tokens[slot * T + t]);
             }
-            grad = touched ? static_cast<float>(gs * invB) : 0.0f;
+            if constexpr (Softmax)
+              grad = touched ? static_cast<float>(static_cast<double>(__ldg(attn + t)) * (gs * invB - adot)) : 0.0f;
+            else
+              grad = touched ? static_cast<float>(gs * invB) : 0.0f;
           } else {
-            double gd = base + slope * static_cast<double>(a);
+            const double x = Softmax ? static_cast<double>(__ldg(attn + t)) : static_cast<double>(a);  // attention
+            double gd = base + slope * x;
             if (noise_sd > 0) gd += noise_sd * noise.at(uint64_t(k) * T + t);
             while (qi < qe && pr.view.q_pos[qi] < t) ++qi;
             if (qi < qe && pr.view.q_pos[qi] == t) {
               qw = pr.q_w[qi];
               gd += spike * qw;
             }
+            if constexpr (Softmax) gd = x * (gd - adot);  // the noise is noise on dL/da
             grad = static_cast<float>(gd);
           }
           const float an = update_attention(a, grad, rule);
           av[l] = an;
           acc.v[0] += an;
-          if (pop) {
+          if (pop && !softmax) {
             acc.v[1] += static_cast<double>(an) * an;
             acc.v[2] += qw * an;
           }
@@ -185,7 +199,7 @@ __global__ void __launch_bounds__(kUpdateThreads) a_update_kernel(DevPack d) {
       }
       store4(col, tq, T, vec, av);
     }
-    if (renorm || pop) {
+    if (renorm || (pop && !softmax)) {  // softmax: softmax_refresh_kernel reduces the statistics
       const SumK<3> tot = Reduce(reduce_tmp).Reduce(acc, SumKOp<3>());
       if (tid == 0) {
         double* out = d.col_part + ((uint64_t(r) * tp.tiles + tile) * N + k) * 3;
@@ -221,7 +235,7 @@ __global__ void __launch_bounds__(kFinishThreads) finish_kernel(DevPack d) {
     return;
   }
   const uint32_t N = d.N, tiles = d.tp.tiles;
-  const bool pop = d.population != 0;
+  const bool pop = d.population != 0 && d.softmax == 0;  // softmax: the refresh wrote pstats
   const bool sums = renorm || pop;
   auto column_sums = [&](uint32_t k, double& s0, double& s1, double& s2) {
     s0 = s1 = s2 = 0;
@@ -283,7 +297,9 @@ void launch_v_update_from_dv(const DevPack& d, cudaStream_t stream) {
 }
 
 void launch_a_update(const DevPack& d, cudaStream_t stream) {
-  a_update_kernel<<<static_cast<unsigned>(uint64_t(d.R) * d.tp.blocks_per_run()), kUpdateThreads, 0, stream>>>(d);
+  const unsigned blocks = static_cast<unsigned>(uint64_t(d.R) * d.tp.blocks_per_run());
+  if (d.softmax) a_update_kernel<true><<<blocks, kUpdateThreads, 0, stream>>>(d);
+  else a_update_kernel<false><<<blocks, kUpdateThreads, 0, stream>>>(d);
 }
 
 void launch_finish(const DevPack& d, cudaStream_t stream) {

@@ -3,8 +3,9 @@
 // when none is visible, and compile to skipping stubs in a build without CUDA.
 // With a device: tokens bit-identical to the CPU path, metrics of 200-step runs within 1e-4 of
 // the CPU backend (sgd, proximal, population, both dense paths), population noise projected like
-// the CPU's (column sums kept, mixed packs), a pack of 1,000 runs equal bit
-// for bit to the same runs trained one by one, divergence handling, and N = 500, T = 100,000.
+// the CPU's (column sums kept, mixed packs), softmax attention close to the CPU's, a pack of
+// 1,000 runs equal bit for bit to the same runs trained one by one, divergence handling, and
+// N = 500, T = 100,000.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -113,6 +114,15 @@ TEST(CudaPlan, MemoryFootprintAndPackSizing) {
   EXPECT_GE(cuda::runs_that_fit(8ull << 30, 3, 100, 64, Algorithm::proximal, 6), 100000u);
   EXPECT_LT(cuda::run_device_bytes(100, 10000, 64, Algorithm::population, false),
             cuda::run_device_bytes(100, 10000, 64, Algorithm::sgd, false));
+  // Softmax attention adds the attention cache (N x T floats) and small per-column/sample terms.
+  for (Algorithm alg : {Algorithm::sgd, Algorithm::population}) {
+    const uint64_t lin = cuda::run_device_bytes(100, 10000, 64, alg, false);
+    const uint64_t sm = cuda::run_device_bytes(100, 10000, 64, alg, false, true);
+    EXPECT_GE(sm, lin + 4ull * 100 * 10000);
+    EXPECT_LT(sm, lin + 4ull * 100 * 10000 + 4096);
+  }
+  EXPECT_LT(cuda::runs_that_fit(8ull << 30, 500, 100000, 64, Algorithm::sgd, 1000, 1, true),
+            cuda::runs_that_fit(8ull << 30, 500, 100000, 64, Algorithm::sgd, 1000));
 }
 
 // metrics_from_stats (the host half of the device metrics) against compute_metrics.
@@ -356,6 +366,67 @@ TEST(CudaDevice, PopulationNoiseIsProjectedLikeCpu) {
     }
     EXPECT_LT(std::sqrt(da / na), 1e-4) << what << " A";
   }
+#endif
+}
+
+// Softmax attention on the device (attention cache refreshed by a block-parallel softmax_column):
+// the same metrics as the CPU backend, and the same change of the logits, to a tolerance (the
+// device sums the exponentials in another order, and its expf rounds differently).
+#if defined(SCB_HAVE_CUDA)
+void expect_softmax_parity(const json& doc, cuda::GemmMode gemm, const std::string& what) {
+  const Config cfg = config_for(doc);
+  auto cpu = make_cpu_backend(0);
+  auto gpu = cuda::make_backend(cuda::Options{gemm});
+  RunPack initial = pack_of({cfg}), cpu_pack, gpu_pack;
+  const std::vector<RunResult> c = train_with(*cpu, cfg, &cpu_pack);
+  const std::vector<RunResult> g = train_with(*gpu, cfg, &gpu_pack);
+  EXPECT_EQ(gpu->name(), "cuda") << what << ": softmax packs must not fall back to the CPU";
+  EXPECT_EQ(c[0].status, RunStatus::done) << what;
+  EXPECT_EQ(c[0].status, g[0].status) << what;
+  ASSERT_EQ(c[0].curve.size(), g[0].curve.size()) << what;
+  for (size_t i = 0; i < c[0].curve.size(); ++i)
+    expect_metrics_close(g[0].curve[i], c[0].curve[i], 1e-3, what + " @" + std::to_string(c[0].curve[i].step));
+  // The logits moved, and by the same amount on both backends.
+  double dd = 0, nd = 0;
+  for (size_t e = 0; e < cpu_pack.A.size(); ++e) {
+    const double dc = double(cpu_pack.A[e]) - initial.A[e], dg = double(gpu_pack.A[e]) - initial.A[e];
+    dd += (dc - dg) * (dc - dg);
+    nd += dc * dc;
+  }
+  EXPECT_GT(nd, 0.0) << what << ": the logits did not change";
+  EXPECT_LT(std::sqrt(dd / nd), 1e-3) << what << " change of the logits";
+  double dv = 0, nv = 0;
+  for (size_t e = 0; e < cpu_pack.V.size(); ++e) {
+    dv += std::pow(double(cpu_pack.V[e]) - gpu_pack.V[e], 2);
+    nv += std::pow(double(cpu_pack.V[e]), 2);
+  }
+  EXPECT_LT(std::sqrt(dv / nv), 1e-4) << what << " V";
+}
+#endif
+
+TEST(CudaDevice, SoftmaxAttentionMatchesCpu) {
+  SCB_REQUIRE_DEVICE();
+#if defined(SCB_HAVE_CUDA)
+  using cuda::GemmMode;
+  const json softmax = {{"model", {{"attention", "softmax"}}}};
+  auto with = [&](const json& train) {
+    json patch = softmax;
+    patch["train"] = train;
+    return patch;
+  };
+  expect_softmax_parity(doc_for(3, 100, "sgd", 200, 64, 3, with({{"lr_A", 20.0}})), GemmMode::never, "softmax sgd N=3");
+  expect_softmax_parity(doc_for(3, 101, "population", 200, 64, 3, with({{"lr_A", 20.0}})), GemmMode::never,
+                        "softmax population N=3");
+  // The noise is not projected for softmax (the logit gradient has zero mean only without it).
+  expect_softmax_parity(doc_for(3, 100, "population", 200, 64, 3, with({{"lr_A", 20.0}, {"noise", 0.5}})),
+                        GemmMode::never, "softmax population+noise N=3");
+  // Several tiles per column, warp histograms; then the cuBLAS path (h.g from gemm_mean_kernel).
+  expect_softmax_parity(doc_for(20, 3001, "sgd", 200, 32, 3, with({{"lr_A", 500.0}})), GemmMode::never,
+                        "softmax sgd N=20");
+  expect_softmax_parity(doc_for(20, 3001, "population", 200, 32, 3, with({{"lr_A", 100.0}, {"noise", 0.1}})),
+                        GemmMode::never, "softmax population+noise N=20");
+  expect_softmax_parity(doc_for(100, 2000, "sgd", 200, 32, 3, with({{"lr_A", 1000.0}})), GemmMode::always,
+                        "softmax sgd N=100 cuBLAS");
 #endif
 }
 

@@ -144,7 +144,8 @@ inline bool use_gemm(GemmMode mode, Algorithm alg, uint32_t N, const std::vector
 
 // ---- Device memory -------------------------------------------------------------------------
 // Bytes one run occupies on the device (parameters, per-step scratch, per-sample buffers).
-inline uint64_t run_device_bytes(uint32_t N, uint32_t T, uint32_t B, Algorithm alg, bool gemm) {
+inline uint64_t run_device_bytes(uint32_t N, uint32_t T, uint32_t B, Algorithm alg, bool gemm,
+                                 bool softmax = false) {
   const uint64_t n = N, t = T, b = B;
   const TilePlan tp = a_tile_plan(N, T);
   uint64_t bytes = 4 * (n * n + n * t)        // V, A
@@ -164,7 +165,9 @@ inline uint64_t run_device_bytes(uint32_t N, uint32_t T, uint32_t B, Algorithm a
              + b * (4 + 4 + 8 + 4 + 4 + 4)        // k, x_o, m, sample map, column lists
              + 8 * (n + 1) + 8 * n;               // column starts, mean accumulators
     if (gemm) bytes += 16 * n * n;                // V in double, dV
+    if (softmax) bytes += 8 * b;                  // h.g per sample
   }
+  if (softmax) bytes += 4 * n * t + 8 * n;        // attention cache, a . dl/da per column
   return bytes;
 }
 
@@ -178,10 +181,10 @@ inline constexpr uint64_t kDeviceHeadroom = 512ull << 20;
 
 // How many runs of one shape fit in `free_bytes` (the sweep planner sizes packs with it).
 inline uint64_t runs_that_fit(uint64_t free_bytes, uint32_t N, uint32_t T, uint32_t B, Algorithm alg,
-                              uint64_t q_nnz, uint64_t problems = 1) {
+                              uint64_t q_nnz, uint64_t problems = 1, bool softmax = false) {
   const uint64_t fixed = kDeviceHeadroom + problems * problem_device_bytes(N, q_nnz);
   if (free_bytes <= fixed) return 0;
-  return (free_bytes - fixed) / run_device_bytes(N, T, B, alg, use_gemm(GemmMode::automatic, alg, N, {B}));
+  return (free_bytes - fixed) / run_device_bytes(N, T, B, alg, use_gemm(GemmMode::automatic, alg, N, {B}), softmax);
 }
 
 // ---- Exact metrics from per-column statistics ------------------------------------------------
