@@ -29,6 +29,8 @@ namespace scb {
 
 namespace {
 
+// From this N on the residual reads a transposed copy of V (vectorised; the same bits).
+constexpr uint32_t kVtMinN = 32;
 constexpr uint32_t kBlock = kTileLength;  // positions per phase-3 tile: N x 64 doubles stay in cache
 
 struct RunScratch {
@@ -51,6 +53,7 @@ struct RunScratch {
   bool scaled = false;            // whether `scale` is pending: A's true value is A * scale
   std::vector<uint8_t> bad;       // blocks: a parameter left the finite/limit range
   std::vector<double> dV;         // N x N
+  std::vector<float> VT;          // N x N: V transposed, for the residual (sampled, N >= kVtMinN)
   bool v_bad = false;             // V left the finite/limit range this step
   std::vector<double> noise_sum;  // population + noise + projection: blocks x N noise sums
   AttentionGradientTerms pop;     // population mode
@@ -117,6 +120,10 @@ class CpuBackend final : public Backend {
       s.scaled = false;
       s.bad.resize(nblocks_);
       s.dV.resize(size_t(N) * N);
+      if (pack.algorithm != Algorithm::population && N >= kVtMinN) {
+        s.VT.resize(size_t(N) * N);
+        transpose_v(r);
+      }
       if (pack.algorithm == Algorithm::population && pack.noise[r] > 0 && pack.project[r] &&
           pack.attention == Attention::linear)
         s.noise_sum.resize(size_t(nblocks_) * N);
@@ -236,7 +243,8 @@ class CpuBackend final : public Backend {
     const SampleResult res = forward_sample(
         p.problem(r).view(), p.V_of(r), attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]), b,
         s.tokens.data() + size_t(b) * T, s.h.data() + size_t(b) * row_, s.counts.data() + size_t(b) * row_,
-        s.r.data() + size_t(b) * row_, s.g.data() + size_t(b) * row_, s.scaled ? s.scale.data() : nullptr);
+        s.r.data() + size_t(b) * row_, s.g.data() + size_t(b) * row_, s.scaled ? s.scale.data() : nullptr,
+        s.VT.empty() ? nullptr : s.VT.data());
     s.m[b] = res.a_mean;
     s.k[b] = res.k;
     if (softmax()) {
@@ -257,8 +265,11 @@ class CpuBackend final : public Backend {
     for (uint32_t b = 0; b < B; ++b) {
       const double* rr = s.r.data() + size_t(b) * row_;
       const double* h = s.h.data() + size_t(b) * row_;
-      for (uint32_t i = 0; i < N; ++i)
-        for (uint32_t j = 0; j < N; ++j) s.dV[size_t(i) * N + j] += rr[i] * h[j];
+      double* dV = s.dV.data();
+      for (uint32_t i = 0; i < N; ++i) {
+        const double ri = rr[i];  // a local: dV and rr are both double*, so rr[i] could alias
+        for (uint32_t j = 0; j < N; ++j) dV[size_t(i) * N + j] += ri * h[j];
+      }
     }
     std::vector<double> mean(N, 0.0);
     std::vector<uint8_t> hit(N, 0);
@@ -348,6 +359,15 @@ class CpuBackend final : public Backend {
       bad |= !(std::fabs(V[e]) <= p.divergence_limit[r]);
     }
     s.v_bad = bad;  // acted on in finish_step, so every cause records the same diverged_step
+    if (!s.VT.empty()) transpose_v(r);
+  }
+
+  void transpose_v(size_t r) {
+    const uint32_t N = pack_->N;
+    const float* V = pack_->V_of(r);
+    float* VT = scratch_[r].VT.data();
+    for (uint32_t i = 0; i < N; ++i)
+      for (uint32_t j = 0; j < N; ++j) VT[size_t(j) * N + i] = V[size_t(i) * N + j];
   }
 
   // Phase 3: gradient gather and fused update of positions [blk*64, blk*64+64) of every column.

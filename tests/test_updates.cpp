@@ -183,6 +183,38 @@ TEST(ShrinkColumn, SkippingZeroTilesIsExact) {
   EXPECT_TRUE(std::isnan(b[0]));
 }
 
+// The residual r = V h - e_{x_o}, g = V^T r through the transposed copy of V (vectorised axpy
+// loops, the CPU backend's path from N = 32) and row by row give the same bits, for N not a
+// multiple of 4 and each output token; and they equal a plain double loop.
+TEST(SampleResidual, TransposedAndRowPathsAgreeBitForBit) {
+  for (uint32_t N : {3u, 7u, 33u, 130u}) {
+    std::vector<float> V(size_t(N) * N), VT(size_t(N) * N);
+    std::vector<double> h(N);
+    for (uint32_t i = 0; i < N; ++i) {
+      h[i] = scbtest::test_uniform(5, i) / N;
+      for (uint32_t j = 0; j < N; ++j) V[size_t(i) * N + j] = float(scbtest::test_uniform(6, i, j) - 0.4);
+    }
+    for (uint32_t i = 0; i < N; ++i)
+      for (uint32_t j = 0; j < N; ++j) VT[size_t(j) * N + i] = V[size_t(i) * N + j];
+    for (uint32_t x_o : {0u, N / 2, N - 1}) {
+      std::vector<double> r1(N), g1(N), r2(N), g2(N), r3(N), g3(N, 0.0);
+      scb::sample_residual(V.data(), VT.data(), N, h.data(), x_o, r1.data(), g1.data());
+      scb::sample_residual(V.data(), nullptr, N, h.data(), x_o, r2.data(), g2.data());
+      for (uint32_t i = 0; i < N; ++i) {
+        double acc = 0;
+        for (uint32_t j = 0; j < N; ++j) acc += double(V[size_t(i) * N + j]) * h[j];
+        r3[i] = acc - (i == x_o ? 1.0 : 0.0);
+      }
+      for (uint32_t i = 0; i < N; ++i)
+        for (uint32_t j = 0; j < N; ++j) g3[j] += double(V[size_t(i) * N + j]) * r3[i];
+      EXPECT_EQ(0, std::memcmp(r1.data(), r2.data(), N * sizeof(double))) << N;
+      EXPECT_EQ(0, std::memcmp(g1.data(), g2.data(), N * sizeof(double))) << N;
+      EXPECT_EQ(0, std::memcmp(r1.data(), r3.data(), N * sizeof(double))) << N;
+      EXPECT_EQ(0, std::memcmp(g1.data(), g3.data(), N * sizeof(double))) << N;
+    }
+  }
+}
+
 TEST(SoftThreshold, Properties) {
   check_soft_threshold<float>();
   check_soft_threshold<double>();

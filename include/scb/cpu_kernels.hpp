@@ -55,4 +55,12 @@ inline bool tile_is_zero(const float* a, uint32_t len) {
 bool shrink_column(float* a, uint32_t T, float c, const AUpdateRule& rule, float limit, double* col_sum,
                    uint32_t stride, uint8_t* zero_tiles = nullptr);
 
+// Per-sample residual and back-projected residual of SPEC 3: r = V h - e_{x_o}, g = V^T r
+// (V row-major N x N, work 2 N^2). Every r_i is summed over j in ascending order and every g_j
+// over i in ascending order, whichever way the loops run: with VT (V transposed, by columns)
+// both are axpy loops over contiguous memory that vectorise (AVX-512/AVX2 clones); without it
+// r is formed row by row, four rows at a time. Both give the same bits.
+void sample_residual(const float* V, const float* VT, uint32_t N, const double* h, uint32_t x_o, double* r,
+                     double* g);
+
 }  // namespace scb

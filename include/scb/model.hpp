@@ -147,18 +147,4 @@ SCB_HD void softmax_column(const float* w, uint32_t T, float* a) {
   for (uint32_t t = 0; t < T; ++t) a[t] = expf(w[t] - m) * inv;
 }
 
-// Per-sample residual and back-projected residual of SPEC 3:
-// r = V h - e_{x_o},  g = V^T r  (V row-major N x N). Work: 2 N^2.
-template <typename Real>
-SCB_HD void sample_residual(const float* V, uint32_t N, const Real* h, uint32_t x_o, Real* r, Real* g) {
-  for (uint32_t i = 0; i < N; ++i) {
-    Real s = 0;
-    for (uint32_t j = 0; j < N; ++j) s += static_cast<Real>(V[i * N + j]) * h[j];
-    r[i] = s - (i == x_o ? Real(1) : Real(0));
-  }
-  for (uint32_t j = 0; j < N; ++j) g[j] = 0;
-  for (uint32_t i = 0; i < N; ++i)
-    for (uint32_t j = 0; j < N; ++j) g[j] += static_cast<Real>(V[i * N + j]) * r[i];
-}
-
 }  // namespace scb

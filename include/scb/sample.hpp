@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "scb/cpu_kernels.hpp"
 #include "scb/model.hpp"
 #include "scb/token_draw.hpp"
 
@@ -26,11 +27,12 @@ struct SampleResult {
 // A is by columns (a^(k) = A + k*T), V row-major. a_scale (N entries, or null) holds the factor
 // each column is still to be multiplied by (the CPU backend defers renormalisation to its next
 // pass over A): the attention used is the float product a_t * a_scale[k], exactly what an eager
-// rescale would have stored.
+// rescale would have stored. VT (V transposed, or null) only makes the residual faster.
 template <typename Token>
 SampleResult forward_sample(const ProblemView& pv, const float* V, const float* A, uint64_t seed,
                             uint32_t step, uint32_t sample, Token* tokens, double* h, uint32_t* counts,
-                            double* r, double* g, const float* a_scale = nullptr) {
+                            double* r, double* g, const float* a_scale = nullptr,
+                            const float* VT = nullptr) {
   const uint32_t N = pv.N, T = pv.T;
   const SampleMeta meta = draw_sample_meta(pv, seed, step, sample);
   const float* a = A + static_cast<uint64_t>(meta.k) * T;
@@ -76,7 +78,7 @@ SampleResult forward_sample(const ProblemView& pv, const float* V, const float* 
   SampleResult res;
   res.k = meta.k;
   res.x_o = draw_output(pv, static_cast<uint32_t>(tokens[meta.s]), meta.output_word);
-  sample_residual(V, N, h, res.x_o, r, g);
+  sample_residual(V, VT, N, h, res.x_o, r, g);
   double m = 0;
   for (uint32_t j = 0; j < N; ++j) m += g[j] * counts[j];
   res.a_mean = m / T;
