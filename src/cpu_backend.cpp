@@ -43,6 +43,7 @@ struct RunScratch {
   std::vector<float> attn;        // softmax: N x T attention softmax(w), by columns
   std::vector<double> col_hg;     // softmax: per column, sum over its samples of h.g / B
   std::vector<float> col_mean;    // N
+  std::vector<double> mean_sum;   // N: per column, the sum of its samples' projection means
   std::vector<float> inv_mu;      // N
   std::vector<uint32_t> touched;  // columns some sample queried this step
   std::vector<uint8_t> is_touched;  // N: 1 for the columns in `touched`
@@ -99,6 +100,8 @@ class CpuBackend final : public Backend {
         for (uint32_t k = 0; k < N; ++k) column_items_.push_back({uint32_t(r), k});
       }
       s.col_mean.resize(N);
+      s.mean_sum.resize(N);
+      s.touched.reserve(N);
       if (pack.attention == Attention::softmax) {
         s.attn.resize(size_t(N) * T);
         s.col_hg.assign(N, 0.0);
@@ -271,8 +274,11 @@ class CpuBackend final : public Backend {
         for (uint32_t j = 0; j < N; ++j) dV[size_t(i) * N + j] += ri * h[j];
       }
     }
-    std::vector<double> mean(N, 0.0);
-    std::vector<uint8_t> hit(N, 0);
+    // Scratch of the run, not allocated here: a step allocates nothing.
+    std::vector<double>& mean = s.mean_sum;
+    std::vector<uint8_t>& hit = s.is_touched;
+    std::fill(mean.begin(), mean.end(), 0.0);
+    std::fill(hit.begin(), hit.end(), uint8_t{0});
     for (uint32_t b = 0; b < B; ++b) {
       mean[s.k[b]] += s.m[b];
       hit[s.k[b]] = 1;
@@ -287,7 +293,6 @@ class CpuBackend final : public Backend {
     for (uint32_t k = 0; k < N; ++k) {
       s.col_mean[k] = p.project[r] ? static_cast<float>(mean[k] / B) : 0.0f;
       if (hit[k]) s.touched.push_back(k);
-      s.is_touched[k] = hit[k];
     }
     apply_v_update(r, 1.0 / B);
   }
