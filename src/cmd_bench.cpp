@@ -161,11 +161,10 @@ Rate token_limit(const ProblemView& pv, uint32_t T, int threads, double seconds,
   const uint32_t samples = per_thread * static_cast<uint32_t>(threads);
   std::vector<uint64_t> sink(size_t(samples) * 8, 0);
   auto draw = [&](uint32_t b) {
-    constexpr uint32_t kChunk = 256;  // the chunking of forward_sample
-    uint32_t x[kChunk];
+    uint32_t x[kTokenChunk];  // the chunking of forward_sample
     uint64_t s = 0;
-    for (uint32_t t0 = 0; t0 < T; t0 += kChunk) {
-      const uint32_t n = std::min(kChunk, T - t0);
+    for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
+      const uint32_t n = std::min(kTokenChunk, T - t0);
       draw_tokens(pv, 0x5eedull, round, b, t0, n, x);
       for (uint32_t i = 0; i < n; ++i) s += x[i];
     }

@@ -483,7 +483,7 @@ class CpuBackend final : public Backend {
   void finish_step(size_t r) {
     RunPack& p = *pack_;
     RunScratch& s = scratch_[r];
-    const uint32_t N = p.N, T = p.T;
+    const uint32_t N = p.N;
     auto any = [](const std::vector<uint8_t>& v) { return std::any_of(v.begin(), v.end(), [](uint8_t x) { return x != 0; }); };
     bool bad = s.v_bad || any(s.bad) || any(s.col_bad);
     if (p.algorithm != Algorithm::population) {
@@ -502,19 +502,13 @@ class CpuBackend final : public Backend {
       }
       if (bad) {
         std::fill(s.scale.begin(), s.scale.end(), 1.0f);
-      } else if (p.algorithm == Algorithm::population) {
-        // The exact gradient of the next step reads A itself: rescale now.
-        float* A = p.A_of(r);
-        for (uint32_t k = 0; k < N; ++k) {
-          float* a = A + size_t(k) * T;
-          for (uint32_t t = 0; t < T; ++t) a[t] *= s.scale[k];
-          s.scale[k] = 1.0f;
-        }
       } else {
         // Sampled algorithms defer the rescale to the next pass over A (phase 1 reads the
         // queried columns through the scale, phase 3 applies it while updating), saving a full
         // read and write of A per step; evaluate() and download() apply it when asked.
         s.scaled = true;
+        // The exact gradient of the next population step reads A itself: rescale now.
+        if (p.algorithm == Algorithm::population) apply_pending_scale(r);
       }
     }
     if (!bad && softmax()) {

@@ -37,25 +37,30 @@ SampleResult forward_sample(const ProblemView& pv, const float* V, const float* 
   const SampleMeta meta = draw_sample_meta(pv, seed, step, sample);
   const float* a = A + static_cast<uint64_t>(meta.k) * T;
   const float scale = a_scale ? a_scale[meta.k] : 1.0f;  // x * 1.0f == x: no pending scale, no change
-  // Tokens come in chunks that stay in L1 (draw_tokens: AVX2 where available).
-  constexpr uint32_t kChunk = 256;
-  uint32_t x[kChunk];
+  // Draws the tokens chunk by chunk (draw_tokens: AVX-512/AVX2 where available), stores them
+  // and hands each to add(i, x_t, a_t) in position order (i: position within the chunk).
+  auto scatter = [&](auto&& add) {
+    uint32_t x[kTokenChunk];
+    for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
+      const uint32_t n = std::min(kTokenChunk, T - t0);
+      draw_tokens(pv, seed, step, sample, t0, n, x);
+      for (uint32_t i = 0; i < n; ++i) {
+        tokens[t0 + i] = static_cast<Token>(x[i]);
+        add(i, x[i], static_cast<double>(a[t0 + i] * scale));
+      }
+    }
+  };
   if (N <= kSplitScatterMaxN) {
     // Few distinct tokens repeat often, and each h[x] += a_t would wait on the previous
     // addition to the same h[x] (through memory). Four partial histograms, one per position
-    // mod 4, break that chain; they are combined in a fixed order, ((h0 + h1) + h2) + h3.
+    // mod 4 (chunks start at multiples of 4), break that chain; they are combined in a fixed
+    // order, ((h0 + h1) + h2) + h3.
     double hl[4][kSplitScatterMaxN] = {};
     uint32_t cl[4][kSplitScatterMaxN] = {};
-    for (uint32_t t0 = 0; t0 < T; t0 += kChunk) {
-      const uint32_t n = std::min(kChunk, T - t0);
-      draw_tokens(pv, seed, step, sample, t0, n, x);
-      for (uint32_t i = 0; i < n; ++i) {
-        const uint32_t xt = x[i];
-        tokens[t0 + i] = static_cast<Token>(xt);
-        hl[i & 3u][xt] += static_cast<double>(a[t0 + i] * scale);
-        ++cl[i & 3u][xt];
-      }
-    }
+    scatter([&](uint32_t i, uint32_t xt, double v) {
+      hl[i & 3u][xt] += v;
+      ++cl[i & 3u][xt];
+    });
     for (uint32_t j = 0; j < N; ++j) {
       h[j] = ((hl[0][j] + hl[1][j]) + hl[2][j]) + hl[3][j];
       counts[j] = (cl[0][j] + cl[1][j]) + (cl[2][j] + cl[3][j]);
@@ -64,16 +69,10 @@ SampleResult forward_sample(const ProblemView& pv, const float* V, const float* 
     // h[x_t] += a_t in position order.
     std::fill(h, h + N, 0.0);
     std::fill(counts, counts + N, 0u);
-    for (uint32_t t0 = 0; t0 < T; t0 += kChunk) {
-      const uint32_t n = std::min(kChunk, T - t0);
-      draw_tokens(pv, seed, step, sample, t0, n, x);
-      for (uint32_t i = 0; i < n; ++i) {
-        const uint32_t xt = x[i];
-        tokens[t0 + i] = static_cast<Token>(xt);
-        h[xt] += static_cast<double>(a[t0 + i] * scale);
-        ++counts[xt];
-      }
-    }
+    scatter([&](uint32_t, uint32_t xt, double v) {
+      h[xt] += v;
+      ++counts[xt];
+    });
   }
   SampleResult res;
   res.k = meta.k;

@@ -11,6 +11,9 @@
 
 namespace scb {
 
+// Positions drawn per call by the engine's loops: the chunk's tokens stay in L1.
+constexpr uint32_t kTokenChunk = 256;
+
 // Tokens of positions t0 .. t0+n-1 (0-based; t0 a multiple of 4) of sample `sample` at `step`,
 // with the fastest schedule this machine supports.
 void draw_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
