@@ -21,14 +21,15 @@
 #include <memory>
 #include <vector>
 
-#include "scb/backend.hpp"
-#include "scb/cpu_kernels.hpp"
-#include "scb/model.hpp"
-#include "scb/population.hpp"
-#include "scb/problem.hpp"
-#include "scb/runpack.hpp"
-#include "scb/sample.hpp"
-#include "scb/token_draw.hpp"
+#include "scb/core/backend.hpp"
+#include "scb/cpu/cpu_backend.hpp"
+#include "scb/cpu/cpu_kernels.hpp"
+#include "scb/core/model.hpp"
+#include "scb/core/population.hpp"
+#include "scb/core/problem.hpp"
+#include "scb/core/runpack.hpp"
+#include "scb/cpu/sample.hpp"
+#include "scb/cpu/token_draw.hpp"
 
 namespace {
 

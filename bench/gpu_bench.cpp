@@ -17,10 +17,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "scb/backend.hpp"
-#include "scb/cuda_backend.hpp"
-#include "scb/problem.hpp"
-#include "scb/runpack.hpp"
+#include "scb/core/backend.hpp"
+#include "scb/cpu/cpu_backend.hpp"
+#include "scb/cuda/cuda_backend.hpp"
+#include "scb/core/problem.hpp"
+#include "scb/core/runpack.hpp"
 
 namespace {
 

@@ -19,7 +19,7 @@
 #include <string>
 
 #include "cuda_common.cuh"
-#include "scb/cuda_backend.hpp"
+#include "scb/cuda/cuda_backend.hpp"
 
 namespace scb {
 

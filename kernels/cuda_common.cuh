@@ -14,10 +14,10 @@
 
 #include <cstdint>
 
-#include "scb/hd.hpp"
-#include "scb/philox.hpp"
-#include "scb/cuda_plan.hpp"
-#include "scb/model.hpp"
+#include "scb/core/hd.hpp"
+#include "scb/core/philox.hpp"
+#include "scb/cuda/cuda_plan.hpp"
+#include "scb/core/model.hpp"
 
 namespace scb::cuda {
 

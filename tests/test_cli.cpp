@@ -9,11 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "scb/backend.hpp"
-#include "scb/npy.hpp"
-#include "scb/output.hpp"
-#include "scb/population.hpp"
-#include "scb/problem.hpp"
+#include "scb/core/backend.hpp"
+#include "scb/cuda/cuda_backend.hpp"
+#include "scb/core/npy.hpp"
+#include "scb/core/output.hpp"
+#include "scb/core/population.hpp"
+#include "scb/core/problem.hpp"
 #include "test_util.hpp"
 
 namespace {

@@ -19,14 +19,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "scb/backend.hpp"
-#include "scb/cuda_backend.hpp"
-#include "scb/cuda_plan.hpp"
-#include "scb/philox.hpp"
-#include "scb/problem.hpp"
-#include "scb/runpack.hpp"
-#include "scb/sample.hpp"
-#include "scb/trainer.hpp"
+#include "scb/core/backend.hpp"
+#include "scb/cpu/cpu_backend.hpp"
+#include "scb/sweep/device.hpp"
+#include "scb/cuda/cuda_backend.hpp"
+#include "scb/cuda/cuda_plan.hpp"
+#include "scb/core/philox.hpp"
+#include "scb/core/problem.hpp"
+#include "scb/core/runpack.hpp"
+#include "scb/cpu/sample.hpp"
+#include "scb/core/trainer.hpp"
 
 namespace {
 

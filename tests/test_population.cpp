@@ -8,9 +8,9 @@
 #include <numeric>
 #include <vector>
 
-#include "scb/population.hpp"
-#include "scb/problem.hpp"
-#include "scb/sample.hpp"
+#include "scb/core/population.hpp"
+#include "scb/core/problem.hpp"
+#include "scb/cpu/sample.hpp"
 #include "test_util.hpp"
 
 namespace {

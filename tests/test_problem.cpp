@@ -8,9 +8,9 @@
 #include <set>
 #include <vector>
 
-#include "scb/npy.hpp"
-#include "scb/population.hpp"
-#include "scb/problem.hpp"
+#include "scb/core/npy.hpp"
+#include "scb/core/population.hpp"
+#include "scb/core/problem.hpp"
 #include "test_util.hpp"
 
 namespace {

@@ -10,9 +10,9 @@
 #include <numeric>
 #include <vector>
 
-#include "scb/alias.hpp"
-#include "scb/philox.hpp"
-#include "scb/token_draw.hpp"
+#include "scb/core/alias.hpp"
+#include "scb/core/philox.hpp"
+#include "scb/cpu/token_draw.hpp"
 #include "test_util.hpp"
 
 namespace {

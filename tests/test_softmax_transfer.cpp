@@ -5,11 +5,12 @@
 #include <cmath>
 #include <filesystem>
 
-#include "scb/backend.hpp"
-#include "scb/npy.hpp"
-#include "scb/population.hpp"
-#include "scb/runpack.hpp"
-#include "scb/trainer.hpp"
+#include "scb/core/backend.hpp"
+#include "scb/cpu/cpu_backend.hpp"
+#include "scb/core/npy.hpp"
+#include "scb/core/population.hpp"
+#include "scb/core/runpack.hpp"
+#include "scb/core/trainer.hpp"
 
 #include <unistd.h>
 

@@ -20,7 +20,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "scb/sweep.hpp"
+#include "scb/sweep/sweep.hpp"
 
 namespace {
 

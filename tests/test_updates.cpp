@@ -7,11 +7,12 @@
 #include <cstring>
 #include <vector>
 
-#include "scb/backend.hpp"
-#include "scb/cpu_kernels.hpp"
-#include "scb/model.hpp"
-#include "scb/runpack.hpp"
-#include "scb/trainer.hpp"
+#include "scb/core/backend.hpp"
+#include "scb/cpu/cpu_backend.hpp"
+#include "scb/cpu/cpu_kernels.hpp"
+#include "scb/core/model.hpp"
+#include "scb/core/runpack.hpp"
+#include "scb/core/trainer.hpp"
 #include "test_util.hpp"
 
 namespace {

@@ -16,9 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "scb/config.hpp"
-#include "scb/philox.hpp"
-#include "scb/problem.hpp"
+#include "scb/core/config.hpp"
+#include "scb/core/philox.hpp"
+#include "scb/core/problem.hpp"
 
 namespace scbtest {
 

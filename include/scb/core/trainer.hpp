@@ -1,0 +1,34 @@
+#pragma once
+// The backend-agnostic training driver: evaluates every `eval.every` steps and at the end,
+// tracks the best point (lowest dist_A_norm: early stopping), isolates diverged runs.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "scb/core/backend.hpp"
+
+namespace scb {
+
+struct RunResult {
+  std::vector<Metrics> curve;
+  Metrics final_metrics;
+  Metrics best;              // evaluated point with the lowest dist_A_norm
+  RunStatus status = RunStatus::running;
+  int64_t diverged_step = -1;
+};
+
+struct TrainProgress {
+  int64_t steps_done = 0, steps_total = 0;   // summed over runs
+  int64_t sample_tokens = 0;                 // samples * T summed over runs
+  double elapsed_seconds = 0;
+  double last_loss = 0;
+};
+
+using ProgressFn = std::function<void(const TrainProgress&)>;
+// Called as each run of the pack finishes (done or diverged), with the run index.
+using RunFinishedFn = std::function<void(size_t run, const RunResult&)>;
+
+std::vector<RunResult> train_pack(RunPack& pack, Backend& backend, const ProgressFn& progress = {},
+                                  const RunFinishedFn& finished = {});
+
+}  // namespace scb

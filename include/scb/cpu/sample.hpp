@@ -1,0 +1,87 @@
+#pragma once
+// One sample of SPEC 1-3 end to end, as the CPU backend computes it: draw its tokens, query,
+// position and output from the randomness contract, scatter h = X a^(k) and the token counts,
+// and form r = V h - e_{x_o}, g = V^T r. The per-sample gradients follow without a second pass:
+//   dl/dV = r h^T,  dl/da^(k)_t = g[x_t],  mean_t dl/da^(k)_t = (1/T) sum_j g_j c_j.
+// Tests build exact per-sample gradients from it; the CUDA kernels draw the same tokens
+// through the same draw_* functions of model.hpp.
+#include <algorithm>
+#include <cstdint>
+
+#include "scb/cpu/cpu_kernels.hpp"
+#include "scb/core/model.hpp"
+#include "scb/cpu/token_draw.hpp"
+
+namespace scb {
+
+// Up to this N, forward_sample scatters into four partial histograms (see there).
+constexpr uint32_t kSplitScatterMaxN = 16;
+
+struct SampleResult {
+  uint32_t k;       // query token (the column of A this sample trains)
+  uint32_t x_o;     // output token
+  double a_mean;    // (1/T) sum_j g_j c_j: mean over positions of the A-gradient
+};
+
+// tokens: T entries (any integer type wide enough for N); h, r, g: N doubles; counts: N.
+// A is by columns (a^(k) = A + k*T), V row-major. a_scale (N entries, or null) holds the factor
+// each column is still to be multiplied by (the CPU backend defers renormalisation to its next
+// pass over A): the attention used is the float product a_t * a_scale[k], exactly what an eager
+// rescale would have stored. VT (V transposed, or null) only makes the residual faster.
+template <typename Token>
+SampleResult forward_sample(const ProblemView& pv, const float* V, const float* A, uint64_t seed,
+                            uint32_t step, uint32_t sample, Token* tokens, double* h, uint32_t* counts,
+                            double* r, double* g, const float* a_scale = nullptr,
+                            const float* VT = nullptr) {
+  const uint32_t N = pv.N, T = pv.T;
+  const SampleMeta meta = draw_sample_meta(pv, seed, step, sample);
+  const float* a = A + static_cast<uint64_t>(meta.k) * T;
+  const float scale = a_scale ? a_scale[meta.k] : 1.0f;  // x * 1.0f == x: no pending scale, no change
+  // Draws the tokens chunk by chunk (draw_tokens: AVX-512/AVX2 where available), stores them
+  // and hands each to add(i, x_t, a_t) in position order (i: position within the chunk).
+  auto scatter = [&](auto&& add) {
+    uint32_t x[kTokenChunk];
+    for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
+      const uint32_t n = std::min(kTokenChunk, T - t0);
+      draw_tokens(pv, seed, step, sample, t0, n, x);
+      for (uint32_t i = 0; i < n; ++i) {
+        tokens[t0 + i] = static_cast<Token>(x[i]);
+        add(i, x[i], static_cast<double>(a[t0 + i] * scale));
+      }
+    }
+  };
+  if (N <= kSplitScatterMaxN) {
+    // Few distinct tokens repeat often, and each h[x] += a_t would wait on the previous
+    // addition to the same h[x] (through memory). Four partial histograms, one per position
+    // mod 4 (chunks start at multiples of 4), break that chain; they are combined in a fixed
+    // order, ((h0 + h1) + h2) + h3.
+    double hl[4][kSplitScatterMaxN] = {};
+    uint32_t cl[4][kSplitScatterMaxN] = {};
+    scatter([&](uint32_t i, uint32_t xt, double v) {
+      hl[i & 3u][xt] += v;
+      ++cl[i & 3u][xt];
+    });
+    for (uint32_t j = 0; j < N; ++j) {
+      h[j] = ((hl[0][j] + hl[1][j]) + hl[2][j]) + hl[3][j];
+      counts[j] = (cl[0][j] + cl[1][j]) + (cl[2][j] + cl[3][j]);
+    }
+  } else {
+    // h[x_t] += a_t in position order.
+    std::fill(h, h + N, 0.0);
+    std::fill(counts, counts + N, 0u);
+    scatter([&](uint32_t, uint32_t xt, double v) {
+      h[xt] += v;
+      ++counts[xt];
+    });
+  }
+  SampleResult res;
+  res.k = meta.k;
+  res.x_o = draw_output(pv, static_cast<uint32_t>(tokens[meta.s]), meta.output_word);
+  sample_residual(V, VT, N, h, res.x_o, r, g);
+  double m = 0;
+  for (uint32_t j = 0; j < N; ++j) m += g[j] * counts[j];
+  res.a_mean = m / T;
+  return res;
+}
+
+}  // namespace scb

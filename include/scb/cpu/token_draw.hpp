@@ -1,0 +1,31 @@
+#pragma once
+// Drawing a run of one sample's tokens on the CPU, as fast as the machine allows. The tokens are
+// those of draw_token_block (model.hpp), bit for bit: the same Philox words, the same alias
+// lookup. Only the schedule differs: with AVX2 or AVX-512 (chosen at run time) 8 or 16 Philox
+// blocks run in the lanes of one register and the alias table is read with gathers, 32 or 64
+// tokens per round, 3x or more the scalar rate. Drawing tokens is most of a step at small N,
+// so this sets the engine's speed limit there (`scb bench` reports it as "limit").
+#include <cstdint>
+
+#include "scb/core/model.hpp"
+
+namespace scb {
+
+// Positions drawn per call by the engine's loops: the chunk's tokens stay in L1.
+constexpr uint32_t kTokenChunk = 256;
+
+// Tokens of positions t0 .. t0+n-1 (0-based; t0 a multiple of 4) of sample `sample` at `step`,
+// with the fastest schedule this machine supports.
+void draw_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
+                 uint32_t n, uint32_t* out);
+
+// The schedules. Each gives the same tokens; draw_tokens picks the widest the CPU supports,
+// capped by SCB_SIMD in the environment (read once: off, avx2 or avx512).
+enum class DrawIsa { scalar, avx2, avx512 };
+bool draw_isa_supported(DrawIsa isa);
+void draw_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
+                      uint32_t t0, uint32_t n, uint32_t* out);
+DrawIsa token_draw_isa_used();
+const char* token_draw_isa();  // name of the schedule draw_tokens uses: "avx512", "avx2" or "scalar"
+
+}  // namespace scb

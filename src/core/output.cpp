@@ -1,0 +1,96 @@
+#include "scb/core/output.hpp"
+
+#include <cmath>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "scb/core/npy.hpp"
+
+namespace scb {
+
+const char* const kCurveHeader = "step,samples,loss,excess_loss,dist_V,dist_A,dist_V_norm,dist_A_norm,nnz_A";
+
+std::string curve_row(const Metrics& m) {
+  return fmt::format("{},{},{:.10g},{:.10g},{:.10g},{:.10g},{:.10g},{:.10g},{}", m.step, m.samples, m.loss,
+                     m.excess_loss, m.dist_V, m.dist_A, m.dist_V_norm, m.dist_A_norm, m.nnz_A);
+}
+
+nlohmann::json metrics_json(const Metrics& m) {
+  auto num = [](double x) -> nlohmann::json { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  return {{"step", m.step},         {"samples", m.samples},         {"loss", num(m.loss)},
+          {"excess_loss", num(m.excess_loss)}, {"dist_V", num(m.dist_V)}, {"dist_A", num(m.dist_A)},
+          {"dist_V_norm", num(m.dist_V_norm)}, {"dist_A_norm", num(m.dist_A_norm)}, {"nnz_A", m.nnz_A}};
+}
+
+void prepare_output_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    if (!std::filesystem::is_directory(dir, ec))
+      throw ConfigError(fmt::format("--out {}: exists and is not a directory", dir.string()));
+    if (!std::filesystem::is_empty(dir, ec))
+      throw ConfigError(fmt::format("--out {}: the directory is not empty; choose a new one (nothing is overwritten)", dir.string()));
+    return;
+  }
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw ConfigError(fmt::format("--out {}: cannot create the directory ({})", dir.string(), ec.message()));
+}
+
+nlohmann::json summary_json(const RunPack& pack, size_t r, const RunResult& res, const RunTiming& timing) {
+  nlohmann::json s;
+  s["status"] = res.status == RunStatus::diverged ? "diverged" : "ok";
+  if (res.status == RunStatus::diverged) s["diverged_step"] = res.diverged_step;
+  s["final"] = metrics_json(res.final_metrics);
+  s["best"] = metrics_json(res.best);
+  s["steps"] = pack.step[r];
+  s["samples"] = pack.samples[r];
+  s["wall_seconds"] = timing.wall_seconds;
+  s["tokens_per_second"] = timing.wall_seconds > 0 ? double(pack.samples[r]) * pack.T / timing.wall_seconds : 0.0;
+  s["device"] = timing.device;
+  s["threads"] = timing.threads;
+  return s;
+}
+
+void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack, size_t r,
+                       const RunResult& res, const RunTiming& timing) {
+  auto write_text = [&](const char* name, const std::string& text) {
+    std::ofstream out(dir / name);
+    out << text;
+    if (!out) throw std::runtime_error(fmt::format("cannot write {}", (dir / name).string()));
+  };
+  write_text("config.json", cfg.resolved.dump(2) + "\n");
+  std::string curves = std::string(kCurveHeader) + "\n";
+  for (const Metrics& m : res.curve) curves += curve_row(m) + "\n";
+  write_text("curves.csv", curves);
+  write_text("summary.json", summary_json(pack, r, res, timing).dump(2) + "\n");
+
+  const Problem& pb = pack.problem(r);
+  const uint64_t N = pack.N, T = pack.T;
+  write_npy(dir / "P.npy", {N, N}, pb.P.data());
+  write_npy(dir / "mu.npy", {N}, pb.mu.data());
+  std::vector<double> Q(T * N, 0.0);  // T x N, C order
+  for (uint32_t k = 0; k < N; ++k)
+    for (uint32_t s = pb.q_ptr[k]; s < pb.q_ptr[k + 1]; ++s) Q[uint64_t(pb.q_pos[s]) * N + k] = pb.q_w[s];
+  write_npy(dir / "Q.npy", {T, N}, Q.data());
+  write_npy(dir / "V.npy", {N, N}, pack.V_of(r));
+  auto write_by_rows = [&](const char* name, const float* by_columns) {  // T x N, C order
+    std::vector<float> rows(T * N);
+    for (uint64_t k = 0; k < N; ++k)
+      for (uint64_t t = 0; t < T; ++t) rows[t * N + k] = by_columns[k * T + t];
+    write_npy(dir / name, {T, N}, rows.data());
+  };
+  write_by_rows("A.npy", attention_matrix(pack, r).data());
+  if (pack.attention == Attention::softmax) write_by_rows("W.npy", pack.A_of(r));  // the logits
+}
+
+uint64_t available_host_memory() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t value = 0;
+  std::string unit;
+  while (in >> key >> value >> unit)
+    if (key == "MemAvailable:") return value * 1024;
+  return 0;
+}
+
+}  // namespace scb

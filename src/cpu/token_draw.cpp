@@ -1,0 +1,221 @@
+// Token drawing for the CPU backend: draw_token_block's tokens in two schedules (see
+// token_draw.hpp). The AVX2 one computes Philox4x32-10 for eight consecutive blocks of four
+// positions at once (AVX-512: sixteen) (32 x 32 -> 64-bit products with vpmuludq on the even and the odd lanes),
+// looks the 32 words up in the alias table with two gathers, and transposes the 4 x 8 result
+// into position order. Every instruction is exact integer arithmetic, so the tokens equal the
+// scalar ones bit for bit (tests/test_rng.cpp checks each against draw_token_block).
+#include "scb/cpu/token_draw.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SCB_TOKEN_DRAW_X86 1
+#endif
+
+namespace scb {
+
+void draw_tokens_scalar(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
+                        uint32_t n, uint32_t* out) {
+  uint32_t x[4];
+  for (uint32_t i = 0; i < n; i += 4) {
+    draw_token_block(pv, seed, step, sample, (t0 + i) / 4, x);
+    const uint32_t m = std::min(4u, n - i);
+    for (uint32_t l = 0; l < m; ++l) out[i + l] = x[l];
+  }
+}
+
+#if defined(SCB_TOKEN_DRAW_X86)
+namespace {
+
+// hi:lo = a * m per 32-bit lane.
+__attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m256i& hi, __m256i& lo) {
+  const __m256i even = _mm256_mul_epu32(a, m);
+  const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(m, 32));
+  lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+// philox4x32_10 of the counters (c0 + lane, c1, c2, c3) for lanes 0..7: word j of block lane in w[j].
+__attribute__((target("avx2"))) inline void philox8(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
+                                                     uint64_t seed, __m256i w[4]) {
+  __m256i v0 = _mm256_add_epi32(_mm256_set1_epi32(int(c0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256i v1 = _mm256_set1_epi32(int(c1)), v2 = _mm256_set1_epi32(int(c2)), v3 = _mm256_set1_epi32(int(c3));
+  const __m256i m0 = _mm256_set1_epi32(int(0xD2511F53u)), m1 = _mm256_set1_epi32(int(0xCD9E8D57u));
+  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    __m256i hi0, lo0, hi1, lo1;
+    mulhilo8(v0, m0, hi0, lo0);
+    mulhilo8(v2, m1, hi1, lo1);
+    v0 = _mm256_xor_si256(_mm256_xor_si256(hi1, v1), _mm256_set1_epi32(int(k0)));
+    v1 = lo1;
+    v2 = _mm256_xor_si256(_mm256_xor_si256(hi0, v3), _mm256_set1_epi32(int(k1)));
+    v3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  w[0] = v0, w[1] = v1, w[2] = v2, w[3] = v3;
+}
+
+// alias_sample of model.hpp on eight words: idx = hi(u * n), accept idx when lo(u * n) < threshold.
+__attribute__((target("avx2"))) inline __m256i alias8(const uint32_t* threshold, const uint32_t* alias, uint32_t n,
+                                                       __m256i u) {
+  __m256i idx, frac;
+  mulhilo8(u, _mm256_set1_epi32(int(n)), idx, frac);
+  const __m256i thr = _mm256_i32gather_epi32(reinterpret_cast<const int*>(threshold), idx, 4);
+  const __m256i al = _mm256_i32gather_epi32(reinterpret_cast<const int*>(alias), idx, 4);
+  const __m256i flip = _mm256_set1_epi32(int(0x80000000u));  // unsigned compare via signed
+  const __m256i accept = _mm256_cmpgt_epi32(_mm256_xor_si256(thr, flip), _mm256_xor_si256(frac, flip));
+  return _mm256_blendv_epi8(al, idx, accept);
+}
+
+__attribute__((target("avx2"))) void draw_tokens_avx2(const ProblemView& pv, uint64_t seed, uint32_t step,
+                                                       uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out) {
+  uint32_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i w[4];
+    philox8((t0 + i) / 4, sample, step, kStreamTokens, seed, w);
+    __m256i x[4];
+    for (int j = 0; j < 4; ++j) x[j] = alias8(pv.mu_threshold, pv.mu_alias, pv.N, w[j]);
+    // x[j] lane l is the token at position 4 l + j: a 4 x 4 transpose in each 128-bit half
+    // gives blocks (0|4), (1|5), (2|6), (3|7); the half swaps put them in order.
+    const __m256i a0 = _mm256_unpacklo_epi32(x[0], x[1]), a1 = _mm256_unpacklo_epi32(x[2], x[3]);
+    const __m256i a2 = _mm256_unpackhi_epi32(x[0], x[1]), a3 = _mm256_unpackhi_epi32(x[2], x[3]);
+    const __m256i b0 = _mm256_unpacklo_epi64(a0, a1), b1 = _mm256_unpackhi_epi64(a0, a1);
+    const __m256i b2 = _mm256_unpacklo_epi64(a2, a3), b3 = _mm256_unpackhi_epi64(a2, a3);
+    __m256i* dst = reinterpret_cast<__m256i*>(out + i);
+    _mm256_storeu_si256(dst + 0, _mm256_permute2x128_si256(b0, b1, 0x20));
+    _mm256_storeu_si256(dst + 1, _mm256_permute2x128_si256(b2, b3, 0x20));
+    _mm256_storeu_si256(dst + 2, _mm256_permute2x128_si256(b0, b1, 0x31));
+    _mm256_storeu_si256(dst + 3, _mm256_permute2x128_si256(b2, b3, 0x31));
+  }
+  if (i < n) draw_tokens_scalar(pv, seed, step, sample, t0 + i, n - i, out + i);
+}
+
+// The same for AVX-512F: 16 blocks, 64 tokens per round. (GCC 12's avx512fintrin.h initialises
+// its "undefined" vectors from themselves, which -Wmaybe-uninitialized reports inside them.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) inline void mulhilo16(__m512i a, __m512i m, __m512i& hi, __m512i& lo) {
+  const __m512i even = _mm512_mul_epu32(a, m);
+  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(m, 32));
+  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+}
+
+__attribute__((target("avx512f"))) void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step,
+                                                            uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out) {
+  const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i nn = _mm512_set1_epi32(int(pv.N));
+  uint32_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    __m512i v0 = _mm512_add_epi32(_mm512_set1_epi32(int((t0 + i) / 4)), lanes);
+    __m512i v1 = _mm512_set1_epi32(int(sample)), v2 = _mm512_set1_epi32(int(step));
+    __m512i v3 = _mm512_set1_epi32(int(kStreamTokens));
+    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      __m512i hi0, lo0, hi1, lo1;
+      mulhilo16(v0, m0, hi0, lo0);
+      mulhilo16(v2, m1, hi1, lo1);
+      v0 = _mm512_xor_si512(_mm512_xor_si512(hi1, v1), _mm512_set1_epi32(int(k0)));
+      v1 = lo1;
+      v2 = _mm512_xor_si512(_mm512_xor_si512(hi0, v3), _mm512_set1_epi32(int(k1)));
+      v3 = lo0;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    const __m512i w[4] = {v0, v1, v2, v3};
+    __m512i x[4];
+    for (int j = 0; j < 4; ++j) {
+      __m512i idx, frac;
+      mulhilo16(w[j], nn, idx, frac);
+      const __m512i thr = _mm512_i32gather_epi32(idx, pv.mu_threshold, 4);
+      const __m512i al = _mm512_i32gather_epi32(idx, pv.mu_alias, 4);
+      x[j] = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(frac, thr), al, idx);
+    }
+    // x[j] lane l is the token at position 4 l + j. A 4 x 4 transpose in each 128-bit quarter
+    // gives b[c] = blocks (c | c+4 | c+8 | c+12); a 4 x 4 transpose of the quarters orders them.
+    const __m512i a0 = _mm512_unpacklo_epi32(x[0], x[1]), a1 = _mm512_unpacklo_epi32(x[2], x[3]);
+    const __m512i a2 = _mm512_unpackhi_epi32(x[0], x[1]), a3 = _mm512_unpackhi_epi32(x[2], x[3]);
+    const __m512i b0 = _mm512_unpacklo_epi64(a0, a1), b1 = _mm512_unpackhi_epi64(a0, a1);
+    const __m512i b2 = _mm512_unpacklo_epi64(a2, a3), b3 = _mm512_unpackhi_epi64(a2, a3);
+    const __m512i c0 = _mm512_shuffle_i32x4(b0, b1, 0x44), c1 = _mm512_shuffle_i32x4(b2, b3, 0x44);
+    const __m512i c2 = _mm512_shuffle_i32x4(b0, b1, 0xEE), c3 = _mm512_shuffle_i32x4(b2, b3, 0xEE);
+    _mm512_storeu_si512(out + i, _mm512_shuffle_i32x4(c0, c1, 0x88));
+    _mm512_storeu_si512(out + i + 16, _mm512_shuffle_i32x4(c0, c1, 0xDD));
+    _mm512_storeu_si512(out + i + 32, _mm512_shuffle_i32x4(c2, c3, 0x88));
+    _mm512_storeu_si512(out + i + 48, _mm512_shuffle_i32x4(c2, c3, 0xDD));
+  }
+  if (i < n) draw_tokens_avx2(pv, seed, step, sample, t0 + i, n - i, out + i);
+}
+#pragma GCC diagnostic pop
+
+DrawIsa detect_isa() {
+  DrawIsa cap = DrawIsa::avx512;
+  if (const char* env = std::getenv("SCB_SIMD")) {
+    if (std::strcmp(env, "off") == 0 || std::strcmp(env, "0") == 0 || std::strcmp(env, "scalar") == 0)
+      cap = DrawIsa::scalar;
+    else if (std::strcmp(env, "avx2") == 0)
+      cap = DrawIsa::avx2;
+  }
+  if (cap == DrawIsa::avx512 && draw_isa_supported(DrawIsa::avx512)) return DrawIsa::avx512;
+  if (cap >= DrawIsa::avx2 && draw_isa_supported(DrawIsa::avx2)) return DrawIsa::avx2;
+  return DrawIsa::scalar;
+}
+
+}  // namespace
+
+bool draw_isa_supported(DrawIsa isa) {
+  switch (isa) {
+    case DrawIsa::avx512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+    case DrawIsa::avx2: return __builtin_cpu_supports("avx2");
+    default: return true;
+  }
+}
+
+void draw_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
+                      uint32_t t0, uint32_t n, uint32_t* out) {
+  switch (isa) {
+    case DrawIsa::avx512: draw_tokens_avx512(pv, seed, step, sample, t0, n, out); break;
+    case DrawIsa::avx2: draw_tokens_avx2(pv, seed, step, sample, t0, n, out); break;
+    default: draw_tokens_scalar(pv, seed, step, sample, t0, n, out); break;
+  }
+}
+
+#else
+
+bool draw_isa_supported(DrawIsa isa) { return isa == DrawIsa::scalar; }
+
+void draw_tokens_with(DrawIsa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
+                      uint32_t n, uint32_t* out) {
+  draw_tokens_scalar(pv, seed, step, sample, t0, n, out);
+}
+
+namespace {
+DrawIsa detect_isa() { return DrawIsa::scalar; }
+}  // namespace
+
+#endif
+
+DrawIsa token_draw_isa_used() {
+  static const DrawIsa isa = detect_isa();
+  return isa;
+}
+
+void draw_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0, uint32_t n,
+                 uint32_t* out) {
+  draw_tokens_with(token_draw_isa_used(), pv, seed, step, sample, t0, n, out);
+}
+
+const char* token_draw_isa() {
+  switch (token_draw_isa_used()) {
+    case DrawIsa::avx512: return "avx512";
+    case DrawIsa::avx2: return "avx2";
+    default: return "scalar";
+  }
+}
+
+}  // namespace scb

@@ -1,0 +1,1308 @@
+#include "scb/sweep/sweep.hpp"
+
+#include <fcntl.h>
+#include <omp.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "scb/core/output.hpp"
+#include "scb/core/problem.hpp"
+#include "scb/core/progress.hpp"
+#include "scb/core/runpack.hpp"
+#include "scb/core/trainer.hpp"
+#include "scb/cpu/cpu_backend.hpp"
+#include "scb/cuda/cuda_backend.hpp"
+#include "scb/sweep/device.hpp"
+
+namespace scb {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+namespace {
+
+constexpr const char* kManifestFormat = "scb-sweep/1";
+constexpr size_t kMaxRuns = 10'000'000;
+
+json to_plain(const ordered_json& v) { return json::parse(v.dump()); }
+
+std::string show(const json& v) {
+  std::string s = v.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+// Every dotted key of the schema, for "allowed: ..." lists.
+void collect_keys(const json& node, const std::string& prefix, std::vector<std::string>& out) {
+  if (!prefix.empty() && is_config_key(prefix)) {
+    out.push_back(prefix);
+    return;
+  }
+  if (!node.is_object()) return;
+  for (auto it = node.begin(); it != node.end(); ++it) collect_keys(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+}
+
+std::vector<std::string> all_config_keys() {
+  std::vector<std::string> keys;
+  collect_keys(default_config_json(), "", keys);
+  return keys;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string unknown_key_message(const std::string& path, const std::string& name) {
+  const std::vector<std::string> keys = all_config_keys();
+  std::string best;
+  size_t best_d = 3;
+  for (const std::string& k : keys) {
+    const size_t d = edit_distance(name, k);
+    if (d < best_d) best_d = d, best = k;
+  }
+  std::string list;
+  for (const std::string& k : keys) list += (list.empty() ? "" : ", ") + k;
+  return fmt::format("{}: unknown config key{} (an axis is a dotted config key; allowed: {})", path,
+                     best.empty() ? "" : " (did you mean " + best + "?)", list);
+}
+
+// Strips a leading "key: " from a config error about `key` (or one of its children).
+bool names_key(const std::string& message, const std::string& key) {
+  return message.rfind(key + ":", 0) == 0 || message.rfind(key + ".", 0) == 0;
+}
+
+std::string describe_point(const Sweep& s, const SweepRun& r) {
+  std::string d;
+  for (size_t a = 0; a < s.axes.size(); ++a) {
+    const json& v = r.axis_values[a];
+    d += fmt::format("{}{}={}", d.empty() ? "" : ", ", s.axes[a].name, v.is_string() ? v.get<std::string>() : show(v));
+  }
+  if (s.replicates > 1) d += fmt::format("{}replicate {}", d.empty() ? "" : ", ", r.replicate);
+  return d;
+}
+
+bool axis_in_section(const Sweep& s, const std::string& section) {
+  for (const SweepAxis& a : s.axes)
+    if (a.name.rfind(section + ".", 0) == 0) return true;
+  return false;
+}
+
+std::string run_context(const Sweep& s, const SweepRun& r, const std::string& section) {
+  if (!axis_in_section(s, section)) return "base";
+  return fmt::format("run {} ({})", r.index, describe_point(s, r));
+}
+
+std::string format_bytes(uint64_t b) {
+  if (b >= (1ull << 30)) return fmt::format("{:.2f} GiB", double(b) / double(1ull << 30));
+  if (b >= (1ull << 20)) return fmt::format("{:.2f} MiB", double(b) / double(1ull << 20));
+  if (b >= (1ull << 10)) return fmt::format("{:.1f} KiB", double(b) / double(1ull << 10));
+  return fmt::format("{} B", b);
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return {};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool file_exists(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+
+void fsync_path(const fs::path& p, bool directory) {
+  const int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void write_all(int fd, const std::string& text, const char* what) {
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error(fmt::format("cannot write {}: {}", what, std::strerror(errno)));
+    }
+    p += n;
+    left -= size_t(n);
+  }
+}
+
+// Lines of a file: complete lines (without '\n') and whether a partial line follows them.
+std::vector<std::string> split_lines(const std::string& text, bool& partial) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (;;) {
+    const size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) break;
+    lines.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  partial = start < text.size();
+  return lines;
+}
+
+std::string first_field(const std::string& line) { return line.substr(0, line.find(',')); }
+
+std::string metric(double x) { return fmt::format("{:.10g}", x); }
+
+// Index of a column in a header line, or npos.
+size_t column_index(const std::string& header, const std::string& name) {
+  const std::vector<std::string> cols = split_csv_line(header);
+  for (size_t i = 0; i < cols.size(); ++i)
+    if (cols[i] == name) return i;
+  return std::string::npos;
+}
+
+// Best saved run per algorithm (lowest final dist_A_norm among ok runs; ties: smaller run_id).
+struct BestRun {
+  std::string run_id;
+  double value = INFINITY;
+  bool better(double v, const std::string& id) const {
+    return std::isfinite(v) && (run_id.empty() || v < value || (v == value && id < run_id));
+  }
+};
+
+std::map<std::string, BestRun> best_from_rows(const std::string& header, const std::map<std::string, std::string>& rows,
+                                              const std::map<std::string, std::string>& algorithm_of) {
+  std::map<std::string, BestRun> best;
+  const size_t ci_status = column_index(header, "status"), ci_dist = column_index(header, "dist_A_norm");
+  if (ci_status == std::string::npos || ci_dist == std::string::npos) return best;
+  for (const auto& [id, line] : rows) {
+    const std::vector<std::string> f = split_csv_line(line);
+    if (f.size() <= std::max(ci_status, ci_dist) || f[ci_status] != "ok") continue;
+    const double v = std::strtod(f[ci_dist].c_str(), nullptr);
+    auto alg = algorithm_of.find(id);
+    if (alg == algorithm_of.end()) continue;
+    BestRun& b = best[alg->second];
+    if (b.better(v, id)) b.run_id = id, b.value = v;
+  }
+  return best;
+}
+
+// Exclusive lock on a sweep directory for this process's lifetime.
+int lock_dir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw ConfigError(fmt::format("--out {}: cannot open the directory ({})", dir.string(), std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    throw ConfigError(fmt::format("--out {}: another scb sweep is writing to this directory", dir.string()));
+  }
+  return fd;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Hashing and run ids
+
+uint64_t hash64(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  h ^= h >> 30;  // splitmix64 finaliser: every input bit reaches every output bit
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+std::string canonical_json(const json& v) {
+  switch (v.type()) {
+    case json::value_t::object: {
+      std::string s = "{";
+      bool first = true;
+      for (auto it = v.begin(); it != v.end(); ++it) {  // nlohmann::json keeps keys sorted
+        if (!first) s += ',';
+        s += json(it.key()).dump();
+        s += ':';
+        s += canonical_json(it.value());
+        first = false;
+      }
+      return s + "}";
+    }
+    case json::value_t::array: {
+      std::string s = "[";
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (i) s += ',';
+        s += canonical_json(v[i]);
+      }
+      return s + "]";
+    }
+    case json::value_t::number_float: {
+      const double x = v.get<double>();
+      if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.0e15) return fmt::format("{}", int64_t(x));
+      return v.dump();
+    }
+    default:
+      return v.dump();
+  }
+}
+
+std::string run_id_of(const json& resolved_config) { return fmt::format("{:016x}", hash64(canonical_json(resolved_config))); }
+
+std::vector<std::string> Sweep::axis_names() const {
+  std::vector<std::string> n;
+  for (const SweepAxis& a : axes) n.push_back(a.name);
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------
+// Expansion
+
+Sweep expand_sweep(const ordered_json& doc, const fs::path& dir) {
+  if (!doc.is_object()) throw ConfigError("sweep: expected an object with keys base, grid, zip, replicates");
+  for (auto it = doc.begin(); it != doc.end(); ++it)
+    if (it.key() != "base" && it.key() != "grid" && it.key() != "zip" && it.key() != "replicates")
+      throw ConfigError(fmt::format("{}: unknown key in the sweep file (allowed: base, grid, zip, replicates)", it.key()));
+  Sweep s;
+  s.document = doc;
+  s.base = json::object();
+  s.base_dir = dir;
+  if (doc.contains("base")) {
+    const ordered_json& b = doc["base"];
+    if (b.is_string()) {
+      fs::path p = b.get<std::string>();
+      if (p.is_relative()) p = dir / p;
+      try {
+        s.base = load_json_file(p);
+      } catch (const ConfigError& e) {
+        throw ConfigError(fmt::format("base: {}", e.what()));
+      }
+      s.base_dir = fs::absolute(p).parent_path();
+    } else if (b.is_object()) {
+      s.base = to_plain(b);
+    } else {
+      throw ConfigError(fmt::format("base: expected a config object or a path to a config file, got {}", show(to_plain(b))));
+    }
+  }
+  try {
+    s.resolved_base = resolve_config(s.base, s.base_dir).resolved;
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("base: {}", e.what()));
+  }
+  if (doc.contains("replicates")) {
+    const ordered_json& r = doc["replicates"];
+    if (!r.is_number_integer() || r.get<int64_t>() < 1 || r.get<int64_t>() > 1000000)
+      throw ConfigError(fmt::format("replicates: expected an integer in [1, 1000000], got {}", show(to_plain(r))));
+    s.replicates = uint32_t(r.get<int64_t>());
+  }
+
+  auto read_axes = [&](const char* section, bool zip) {
+    if (!doc.contains(section)) return;
+    const ordered_json& g = doc[section];
+    if (!g.is_object())
+      throw ConfigError(fmt::format("{}: expected an object mapping dotted config keys to arrays of values, got {}", section,
+                                    show(to_plain(g))));
+    for (auto it = g.begin(); it != g.end(); ++it) {
+      const std::string name = it.key(), path = std::string(section) + "." + name;
+      if (!is_config_key(name)) throw ConfigError(unknown_key_message(path, name));
+      for (const SweepAxis& a : s.axes)
+        if (a.name == name)
+          throw ConfigError(fmt::format("{}: {} is already an axis in {}; give each key once", path, name, a.zip ? "zip" : "grid"));
+      const ordered_json& vals = it.value();
+      if (!vals.is_array() || vals.empty())
+        throw ConfigError(fmt::format("{}: expected a non-empty array of values, got {}", path, show(to_plain(vals))));
+      SweepAxis axis;
+      axis.name = name;
+      axis.zip = zip;
+      for (size_t i = 0; i < vals.size(); ++i) {
+        json v = to_plain(vals[i]);
+        axis.values.push_back(std::move(v));
+      }
+      s.axes.push_back(std::move(axis));
+    }
+  };
+  read_axes("grid", false);
+  read_axes("zip", true);
+
+  std::vector<size_t> grid, zip;
+  for (size_t a = 0; a < s.axes.size(); ++a) (s.axes[a].zip ? zip : grid).push_back(a);
+  double total = s.replicates;
+  for (size_t a : grid) {
+    s.grid_points *= s.axes[a].values.size();
+    total *= double(s.axes[a].values.size());
+  }
+  if (!zip.empty()) {
+    s.zip_length = s.axes[zip[0]].values.size();
+    for (size_t a : zip)
+      if (s.axes[a].values.size() != s.zip_length)
+        throw ConfigError(fmt::format("zip.{}: has {} values but zip.{} has {} (zip lists are walked together and need the same length)",
+                                      s.axes[a].name, s.axes[a].values.size(), s.axes[zip[0]].name, s.zip_length));
+    total *= double(s.zip_length);
+  }
+  if (total > double(kMaxRuns))
+    throw ConfigError(fmt::format("grid: the sweep expands to {:.0f} runs, more than the limit of {}", total, kMaxRuns));
+
+  const json default_seed = default_config_json()["train"]["seed"];
+  std::map<std::string, size_t> seen;
+  std::string all_ids;
+  s.runs.reserve(size_t(total));
+  for (size_t p = 0; p < s.grid_points; ++p) {
+    std::vector<size_t> at(grid.size());
+    size_t rem = p;
+    for (size_t g = grid.size(); g-- > 0;) {
+      const size_t n = s.axes[grid[g]].values.size();
+      at[g] = rem % n;
+      rem /= n;
+    }
+    for (size_t z = 0; z < s.zip_length; ++z) {
+      json point = s.base;
+      std::vector<json> values(s.axes.size());
+      std::vector<size_t> value_index(s.axes.size(), z);
+      for (size_t g = 0; g < grid.size(); ++g) {
+        values[grid[g]] = s.axes[grid[g]].values[at[g]];
+        value_index[grid[g]] = at[g];
+      }
+      for (size_t a : zip) values[a] = s.axes[a].values[z];
+      for (size_t a = 0; a < s.axes.size(); ++a) set_dotted(point, s.axes[a].name, values[a]);
+      const json* seed_value = &default_seed;
+      if (point.contains("train") && point["train"].is_object() && point["train"].contains("seed")) seed_value = &point["train"]["seed"];
+      const bool seed_ok = seed_value->is_number_unsigned() || (seed_value->is_number_integer() && seed_value->get<int64_t>() >= 0);
+      for (uint32_t rep = 0; rep < s.replicates; ++rep) {
+        SweepRun run;
+        run.index = s.runs.size();
+        run.axis_values = values;
+        run.replicate = rep;
+        json d = point;
+        if (seed_ok) set_dotted(d, "train.seed", seed_value->get<uint64_t>() + rep);
+        try {
+          run.config = resolve_config(d, s.base_dir);
+        } catch (const ConfigError& e) {
+          // Every axis value occurs in some run, so this checks them all. An error about an
+          // axis key names the value in the sweep file (grid.train.lambda[2]) and the run.
+          const std::string m = e.what();
+          for (size_t a = 0; a < s.axes.size(); ++a) {
+            const std::string& name = s.axes[a].name;
+            if (!names_key(m, name)) continue;
+            const std::string rest = m.rfind(name + ":", 0) == 0 ? m.substr(name.size() + 1) : " " + m;
+            throw ConfigError(fmt::format("{}.{}[{}]:{} (run {}: {})", s.axes[a].zip ? "zip" : "grid", name, value_index[a], rest,
+                                          run.index, describe_point(s, run)));
+          }
+          throw ConfigError(fmt::format("{}: {}", s.axes.empty() ? std::string("base") : fmt::format("run {} ({})", run.index, describe_point(s, run)), e.what()));
+        }
+        run.run_id = run_id_of(run.config.resolved);
+        auto [it, fresh] = seen.emplace(run.run_id, run.index);
+        if (!fresh)
+          throw ConfigError(fmt::format("grid: runs {} ({}) and {} ({}) have the same resolved config; remove the duplicate value",
+                                        it->second, describe_point(s, s.runs[it->second]), run.index, describe_point(s, run)));
+        all_ids += run.run_id;
+        s.runs.push_back(std::move(run));
+      }
+    }
+  }
+  s.sweep_id = fmt::format("{:016x}", hash64(all_ids));
+  return s;
+}
+
+Sweep load_sweep(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError(fmt::format("{}: cannot read the sweep file", file.string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  ordered_json doc;
+  try {
+    doc = ordered_json::parse(ss.str());
+  } catch (const ordered_json::parse_error& e) {
+    std::string what = e.what();
+    const auto pos = what.find("parse error");
+    throw ConfigError(fmt::format("{}: malformed JSON ({})", file.string(), pos == std::string::npos ? what : what.substr(pos)));
+  }
+  const fs::path abs = fs::absolute(file).lexically_normal();
+  Sweep s = expand_sweep(doc, abs.parent_path());
+  s.file = abs;
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation that needs the problems
+
+std::string problem_key(const Config& cfg) {
+  return cfg.base_dir.string() + "\n" + canonical_json(cfg.resolved.at("problem"));
+}
+
+std::shared_ptr<const Problem> ProblemCache::get(const Config& cfg) {
+  const std::string key = problem_key(cfg);
+  auto it = by_key.find(key);
+  if (it != by_key.end()) return it->second;
+  std::shared_ptr<const Problem> pb = make_problem(cfg);
+  by_key.emplace(key, pb);
+  return pb;
+}
+
+void validate_runs(const Sweep& s, const std::vector<size_t>& runs, ProblemCache& cache) {
+  std::set<std::string> init_checked;
+  for (size_t i : runs) {
+    const SweepRun& r = s.runs[i];
+    std::shared_ptr<const Problem> pb;
+    try {
+      pb = cache.get(r.config);
+    } catch (const ConfigError& e) {
+      throw ConfigError(fmt::format("{}: {}", run_context(s, r, "problem"), e.what()));
+    }
+    if (r.config.model.init == Init::files) {
+      const std::string key = fmt::format("{}|{}|{}|{}", r.config.model.init_V, r.config.model.init_A, pb->N, pb->T);
+      if (init_checked.insert(key).second) {
+        std::vector<float> V(size_t(pb->N) * pb->N), A(size_t(pb->N) * pb->T);
+        try {
+          initial_parameters(r.config, *pb, V.data(), A.data());
+        } catch (const ConfigError& e) {
+          throw ConfigError(fmt::format("{}: {}", run_context(s, r, "model"), e.what()));
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Shards
+
+std::string ShardSpec::text() const { return fmt::format("{}/{}", index, count); }
+
+ShardSpec parse_shard(const std::string& text, const std::string& what) {
+  const auto bad = [&] {
+    return ConfigError(fmt::format("{}: expected i/n with 0 <= i < n (such as 0/4), got \"{}\"", what, text));
+  };
+  const auto slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 >= text.size()) throw bad();
+  const std::string a = text.substr(0, slash), b = text.substr(slash + 1);
+  auto number = [&](const std::string& t) -> uint64_t {
+    if (t.empty() || t.size() > 9 || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; })) throw bad();
+    return std::stoull(t);
+  };
+  ShardSpec s;
+  const uint64_t i = number(a), n = number(b);
+  if (n == 0 || i >= n) throw bad();
+  s.index = uint32_t(i);
+  s.count = uint32_t(n);
+  return s;
+}
+
+ShardSpec shard_from_environment() {
+  const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+  const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+  if (!id || !count || !*id || !*count) return {};
+  const char* min = std::getenv("SLURM_ARRAY_TASK_MIN");
+  auto number = [](const char* s, const char* name) -> uint64_t {
+    const std::string t = s;
+    if (t.empty() || t.size() > 9 || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      throw ConfigError(fmt::format("{}: expected a non-negative integer, got \"{}\" (or give --shard i/n)", name, t));
+    return std::stoull(t);
+  };
+  uint64_t i = number(id, "SLURM_ARRAY_TASK_ID");
+  const uint64_t n = number(count, "SLURM_ARRAY_TASK_COUNT");
+  const uint64_t lo = min && *min ? number(min, "SLURM_ARRAY_TASK_MIN") : 0;
+  if (i < lo || n == 0 || i - lo >= n)
+    throw ConfigError(fmt::format("SLURM_ARRAY_TASK_ID: task {} is not in [{}, {}) (SLURM_ARRAY_TASK_MIN, _COUNT); give --shard i/n "
+                                  "(array ids must be consecutive)",
+                                  i, lo, lo + n));
+  i -= lo;
+  return ShardSpec{uint32_t(i), uint32_t(n)};
+}
+
+std::vector<size_t> shard_runs(size_t total, const ShardSpec& shard) {
+  std::vector<size_t> out;
+  for (size_t i = shard.index; i < total; i += shard.count) out.push_back(i);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory planner
+
+uint64_t parse_byte_size(const std::string& text, const std::string& what) {
+  const auto bad = [&] {
+    return ConfigError(fmt::format("{}: expected a positive byte count such as 8G, 512M or 1000000, got \"{}\"", what, text));
+  };
+  size_t pos = 0;
+  double x = 0;
+  try {
+    x = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    throw bad();
+  }
+  if (pos == 0 || text[0] == '-' || text[0] == '+' || !std::isfinite(x)) throw bad();
+  std::string unit = text.substr(pos);
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  double scale = 0;
+  const std::vector<std::pair<std::string, double>> units = {
+      {"", 1},   {"b", 1},   {"k", 0x1p10}, {"kb", 0x1p10}, {"kib", 0x1p10}, {"m", 0x1p20}, {"mb", 0x1p20}, {"mib", 0x1p20},
+      {"g", 0x1p30}, {"gb", 0x1p30}, {"gib", 0x1p30}, {"t", 0x1p40}, {"tb", 0x1p40}, {"tib", 0x1p40}};
+  for (const auto& [u, f] : units)
+    if (unit == u) scale = f;
+  if (scale == 0) throw bad();
+  const double bytes = std::floor(x * scale);
+  if (!(bytes >= 1) || bytes > 1.8e19) throw bad();
+  return uint64_t(bytes);
+}
+
+std::vector<PlannedPack> plan_packs(const std::vector<const Config*>& configs, uint64_t budget, size_t max_runs,
+                                    const std::vector<std::string>& names) {
+  // Groups by shape, in order of first appearance.
+  std::vector<std::vector<size_t>> groups;
+  std::map<std::tuple<uint32_t, uint32_t, int, int>, size_t> group_of;
+  for (size_t i = 0; i < configs.size(); ++i) {
+    const Config& c = *configs[i];
+    const auto key = std::make_tuple(c.problem.N, c.problem.T, int(c.train.algorithm), int(c.model.attention));
+    auto [it, fresh] = group_of.emplace(key, groups.size());
+    if (fresh) groups.emplace_back();
+    groups[it->second].push_back(i);
+  }
+  std::vector<PlannedPack> packs;
+  for (const std::vector<size_t>& g : groups) {
+    // The run cap is spread evenly: 120 runs with a cap of 64 make two packs of 60.
+    size_t cap = g.size();
+    if (max_runs > 0 && g.size() > max_runs) {
+      const size_t n = (g.size() + max_runs - 1) / max_runs;
+      cap = (g.size() + n - 1) / n;
+    }
+    PlannedPack cur;
+    std::set<std::string> problems;
+    for (size_t i : g) {
+      const Config& c = *configs[i];
+      const RunFootprint f = run_footprint(c);
+      const uint64_t own = f.parameters + f.scratch;
+      if (own + f.problem > budget)
+        throw ConfigError(fmt::format(
+            "--memory-budget: run {} needs {} (problem.N = {}, problem.T = {}, train.batch_size = {}) but the budget is {}; "
+            "raise --memory-budget or reduce problem.T, problem.N or train.batch_size",
+            i < names.size() ? names[i] : std::to_string(i), format_bytes(own + f.problem), c.problem.N, c.problem.T,
+            c.train.batch_size, format_bytes(budget)));
+      const std::string pk = problem_key(c);
+      uint64_t add = own + (problems.count(pk) ? 0 : f.problem);
+      if (!cur.runs.empty() && (cur.bytes + add > budget || cur.runs.size() >= cap)) {
+        packs.push_back(std::move(cur));
+        cur = PlannedPack{};
+        problems.clear();
+        add = own + f.problem;
+      }
+      cur.runs.push_back(i);
+      cur.bytes += add;
+      problems.insert(pk);
+    }
+    if (!cur.runs.empty()) packs.push_back(std::move(cur));
+  }
+  return packs;
+}
+
+uint64_t default_memory_budget(Device device) {
+  const bool cuda = device == Device::cuda || (device == Device::auto_select && cuda_device_count() > 0);
+  uint64_t avail = 0;
+  if (cuda) {
+    uint64_t free_b = 0, total_b = 0;
+    cuda_memory_info(free_b, total_b);
+    avail = free_b;
+  } else {
+    avail = available_host_memory();
+  }
+  return avail > 0 ? avail / 2 : (4ull << 30);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tables
+
+std::string runs_csv_header(const std::vector<std::string>& axis_names) {
+  std::string h = "run_id";
+  for (const std::string& a : axis_names) {
+    h += ',';
+    h += csv_field(json(a));
+  }
+  h += ",replicate,status,diverged_step,steps,samples,loss,excess_loss,dist_V,dist_A,dist_V_norm,dist_A_norm,nnz_A,best_step,"
+       "best_dist_A_norm";
+  return h;
+}
+
+std::string curves_csv_header() { return std::string("run_id,") + kCurveHeader; }
+
+std::string csv_field(const json& v) {
+  const std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cur += '"', ++i;
+      else if (c == '"') quoted = false;
+      else cur += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      out.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(std::move(cur));
+  return out;
+}
+
+SweepTables read_sweep_tables(const fs::path& dir) {
+  SweepTables t;
+  bool partial = false;
+  std::vector<std::string> lines = split_lines(read_text(dir / "runs.csv"), partial);
+  t.runs_partial_line = partial;
+  if (!lines.empty()) t.runs_header = lines[0];
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string id = first_field(lines[i]);
+    if (t.run_rows.count(id)) {
+      ++t.duplicate_rows;
+      continue;
+    }
+    t.run_ids.push_back(id);
+    t.run_rows.emplace(id, lines[i]);
+  }
+  lines = split_lines(read_text(dir / "curves.csv"), partial);
+  t.curves_partial_line = partial;
+  if (!lines.empty()) t.curves_header = lines[0];
+  std::unordered_set<std::string> steps_seen;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string id = first_field(lines[i]);
+    if (!t.run_rows.count(id)) {
+      ++t.dropped_curve_rows;
+      continue;
+    }
+    const size_t c1 = lines[i].find(',');
+    const size_t c2 = lines[i].find(',', c1 + 1);
+    if (!steps_seen.insert(lines[i].substr(0, c2)).second) {  // run_id,step seen before
+      ++t.duplicate_rows;
+      continue;
+    }
+    t.curve_rows[id].push_back(lines[i]);
+  }
+  return t;
+}
+
+void write_file_atomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
+  try {
+    write_all(fd, text, tmp.c_str());
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::fsync(fd);
+  ::close(fd);
+  fs::rename(tmp, path);
+  fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path(), true);
+}
+
+std::set<std::string> recover_sweep_dir(const fs::path& dir, const std::vector<std::string>& axis_names,
+                                        const std::set<std::string>& known) {
+  const std::string runs_header = runs_csv_header(axis_names), curves_header = curves_csv_header();
+  std::error_code ec;
+  for (const char* name : {"runs.csv.tmp", "curves.csv.tmp", "manifest.json.tmp"}) fs::remove(dir / name, ec);
+
+  // Files cut before their header was complete are started again.
+  for (const auto& [name, header] : {std::pair<const char*, std::string>{"runs.csv", runs_header}, {"curves.csv", curves_header}}) {
+    const std::string text = read_text(dir / name);
+    if (text.find('\n') == std::string::npos) {
+      if (!(header + "\n").starts_with(text))
+        throw ConfigError(fmt::format("--resume: {} is not a runs table of this sweep; start a new --out", (dir / name).string()));
+      write_file_atomic(dir / name, header + "\n");
+    }
+  }
+  SweepTables t = read_sweep_tables(dir);
+  if (t.runs_header != runs_header)
+    throw ConfigError(fmt::format("--resume: {}: the header differs from this sweep's ({} vs {}); start a new --out",
+                                  (dir / "runs.csv").string(), t.runs_header, runs_header));
+  if (t.curves_header != curves_header)
+    throw ConfigError(fmt::format("--resume: {}: unexpected header \"{}\"; start a new --out", (dir / "curves.csv").string(), t.curves_header));
+  for (const std::string& id : t.run_ids)
+    if (!known.count(id))
+      throw ConfigError(fmt::format("--resume: {} holds run {}, which this sweep does not have; start a new --out",
+                                    (dir / "runs.csv").string(), id));
+  const std::set<std::string> done(t.run_ids.begin(), t.run_ids.end());
+  // Rewrites are atomic: an interruption here leaves the old file, and the next resume repeats this.
+  if (t.runs_partial_line || t.duplicate_rows > 0) {
+    std::string text = runs_header + "\n";
+    for (const std::string& id : t.run_ids) text += t.run_rows.at(id) + "\n";
+    write_file_atomic(dir / "runs.csv", text);
+  }
+  if (t.curves_partial_line || t.dropped_curve_rows > 0 || t.duplicate_rows > 0) {
+    std::string text = curves_header + "\n";
+    for (const std::string& id : t.run_ids) {
+      auto it = t.curve_rows.find(id);
+      if (it != t.curve_rows.end())
+        for (const std::string& line : it->second) text += line + "\n";
+    }
+    write_file_atomic(dir / "curves.csv", text);
+  }
+  // Parameters of runs that never completed, and half-written ones.
+  if (fs::is_directory(dir / "runs", ec)) {
+    std::vector<fs::path> stale;
+    for (const auto& e : fs::directory_iterator(dir / "runs", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.ends_with(".tmp") || !done.count(name)) stale.push_back(e.path());
+    }
+    for (const fs::path& p : stale) fs::remove_all(p, ec);
+  }
+  return done;
+}
+
+SweepWriter::SweepWriter(const fs::path& dir) {
+  runs_fd_ = ::open((dir / "runs.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  curves_fd_ = ::open((dir / "curves.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (runs_fd_ < 0 || curves_fd_ < 0) {
+    if (runs_fd_ >= 0) ::close(runs_fd_);
+    if (curves_fd_ >= 0) ::close(curves_fd_);
+    throw std::runtime_error(fmt::format("cannot open {}/runs.csv and curves.csv for appending: {}", dir.string(), std::strerror(errno)));
+  }
+}
+
+SweepWriter::~SweepWriter() {
+  if (runs_fd_ >= 0) ::close(runs_fd_);
+  if (curves_fd_ >= 0) ::close(curves_fd_);
+}
+
+void SweepWriter::append(const std::string& runs_lines, const std::string& curves_lines) {
+  if (!curves_lines.empty()) {
+    write_all(curves_fd_, curves_lines, "curves.csv");
+    if (::fsync(curves_fd_) != 0) throw std::runtime_error(fmt::format("fsync curves.csv: {}", std::strerror(errno)));
+  }
+  if (!runs_lines.empty()) {
+    write_all(runs_fd_, runs_lines, "runs.csv");
+    if (::fsync(runs_fd_) != 0) throw std::runtime_error(fmt::format("fsync runs.csv: {}", std::strerror(errno)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Running a sweep
+
+SaveParams parse_save_params(const std::string& text) {
+  if (text == "none") return SaveParams::none;
+  if (text == "best") return SaveParams::best;
+  if (text == "all") return SaveParams::all;
+  throw ConfigError(fmt::format("--save-params: expected best, all or none, got \"{}\"", text));
+}
+
+std::string to_string(SaveParams s) { return s == SaveParams::none ? "none" : s == SaveParams::best ? "best" : "all"; }
+
+namespace {
+
+json manifest_json(const Sweep& s, const std::vector<size_t>& mine, const ShardSpec& shard, SaveParams save) {
+  json m;
+  m["format"] = kManifestFormat;
+  m["sweep_file"] = s.file.string();
+  m["sweep"] = to_plain(s.document);
+  m["base"] = s.resolved_base;
+  m["base_dir"] = s.base_dir.string();
+  json axes = json::array();
+  for (const SweepAxis& a : s.axes) axes.push_back({{"name", a.name}, {"kind", a.zip ? "zip" : "grid"}, {"values", a.values}});
+  m["axes"] = axes;
+  m["replicates"] = s.replicates;
+  m["sweep_id"] = s.sweep_id;
+  m["total_runs"] = s.runs.size();
+  m["shard"] = {{"index", shard.index}, {"count", shard.count}};
+  m["save_params"] = to_string(save);
+  json runs = json::array();
+  for (size_t i : mine) {
+    const SweepRun& r = s.runs[i];
+    json ax = json::object();
+    for (size_t a = 0; a < s.axes.size(); ++a) ax[s.axes[a].name] = r.axis_values[a];
+    runs.push_back({{"index", r.index},
+                    {"run_id", r.run_id},
+                    {"replicate", r.replicate},
+                    {"algorithm", to_string(r.config.train.algorithm)},
+                    {"seed", r.config.train.seed},
+                    {"axes", ax}});
+  }
+  m["runs"] = runs;
+  return m;
+}
+
+std::vector<std::string> manifest_run_ids(const json& m) {
+  std::vector<std::string> ids;
+  if (!m.contains("runs") || !m["runs"].is_array()) return ids;
+  for (const json& r : m["runs"])
+    if (r.contains("run_id") && r["run_id"].is_string()) ids.push_back(r["run_id"].get<std::string>());
+  return ids;
+}
+
+std::string runs_row(const Sweep& s, const SweepRun& run, const RunPack& pack, size_t r, const RunResult& res) {
+  std::string row = run.run_id;
+  for (const json& v : run.axis_values) {
+    row += ',';
+    row += csv_field(v);
+  }
+  const Metrics& f = res.final_metrics;
+  const bool diverged = res.status == RunStatus::diverged;
+  row += fmt::format(",{},{},{},{},{},{},{},{},{},{},{},{},{},{}", run.replicate, diverged ? "diverged" : "ok",
+                     diverged ? std::to_string(res.diverged_step) : std::string(), pack.step[r], pack.samples[r], metric(f.loss),
+                     metric(f.excess_loss), metric(f.dist_V), metric(f.dist_A), metric(f.dist_V_norm), metric(f.dist_A_norm),
+                     f.nnz_A, res.best.step, metric(res.best.dist_A_norm));
+  (void)s;
+  return row;
+}
+
+// The execution plan: how many packs train side by side and which runs each holds. On the
+// CPU, packs train side by side, each on a one-thread backend: no barriers between threads
+// at every step, so a run in a sweep costs what it costs alone (and a busy machine does not
+// stall every step). Fewer runs than threads get the threads inside their pack instead. A
+// device backend trains one pack at a time. Packs in flight share the memory budget.
+struct ExecutionPlan {
+  size_t workers = 1;
+  int backend_threads = 0;
+  std::vector<PlannedPack> packs;  // most expensive first
+};
+
+ExecutionPlan plan_execution(const std::vector<const Config*>& cfgs, const std::vector<std::string>& names, uint64_t budget,
+                             size_t max_pack_runs, bool cpu, int threads) {
+  ExecutionPlan e;
+  if (max_pack_runs == 0) max_pack_runs = cpu ? 64 : 4096;  // a device wants wide packs
+  e.workers = cpu ? std::max<size_t>(1, std::min<size_t>(size_t(threads), cfgs.size())) : 1;
+  uint64_t largest = 0;
+  for (const Config* c : cfgs) largest = std::max(largest, run_footprint(*c).total());
+  while (e.workers > 1 && budget / e.workers < largest) --e.workers;
+  size_t cap = max_pack_runs;
+  if (e.workers > 1) {
+    // Several packs per worker keep the workers evenly loaded.
+    const size_t share = std::max<size_t>(1, (cfgs.size() + 4 * e.workers - 1) / (4 * e.workers));
+    cap = std::min(cap, share);
+  }
+  e.backend_threads = e.workers > 1 ? std::max(1, threads / int(e.workers)) : threads;
+  e.packs = plan_packs(cfgs, budget / e.workers, cap, names);
+  auto cost = [&](const PlannedPack& p) {
+    double c = 0;
+    for (size_t k : p.runs) {
+      const Config& cfg = *cfgs[k];
+      c += double(cfg.train.steps) * double(cfg.problem.T) *
+           (cfg.train.algorithm == Algorithm::population ? double(cfg.problem.N) : double(cfg.train.batch_size));
+    }
+    return c;
+  };
+  std::stable_sort(e.packs.begin(), e.packs.end(), [&](const PlannedPack& x, const PlannedPack& y) { return cost(x) > cost(y); });
+  return e;
+}
+
+}  // namespace
+
+SweepSummary run_sweep(const SweepOptions& o) {
+  // 1. Everything that can be wrong is checked before the output directory is touched.
+  if (o.threads < 0) throw ConfigError("--threads: expected a positive integer (0 = all cores)");
+  Sweep sw = load_sweep(o.sweep_file);
+  const ShardSpec shard = o.shard_given ? o.shard : shard_from_environment();
+  const std::vector<size_t> mine = shard_runs(sw.runs.size(), shard);
+  const uint64_t budget = o.memory_budget ? o.memory_budget : default_memory_budget(o.device);
+  std::vector<const Config*> cfgs;
+  std::vector<std::string> names;
+  for (size_t i : mine) {
+    cfgs.push_back(&sw.runs[i].config);
+    names.push_back(fmt::format("{} ({})", sw.runs[i].run_id, describe_point(sw, sw.runs[i])));
+  }
+  (void)plan_packs(cfgs, budget, o.max_pack_runs, names);  // refuses a run that cannot fit alone
+  ProblemCache cache;
+  validate_runs(sw, mine, cache);
+  std::unique_ptr<Backend> backend = make_backend(o.device, o.threads);
+
+  SaveParams save = o.save_params;
+  const fs::path out = o.out;
+  std::set<std::string> done;
+  int lock_fd = -1;
+  const std::set<std::string> known = [&] {
+    std::set<std::string> k;
+    for (size_t i : mine) k.insert(sw.runs[i].run_id);
+    return k;
+  }();
+  std::error_code ec;
+  const bool has_manifest = file_exists(out / "manifest.json");
+  const int threads = o.threads > 0 ? o.threads : std::max(1, omp_get_max_threads());
+  const bool cpu = backend->name() == "cpu";
+  if (o.dry_run) {
+    const ExecutionPlan e = plan_execution(cfgs, names, budget, o.max_pack_runs, cpu, threads);
+    SweepSummary sum;
+    sum.total = mine.size();
+    sum.packs = e.packs.size();
+    sum.workers = e.workers;
+    sum.budget = budget;
+    for (const PlannedPack& p : e.packs) sum.largest_pack_bytes = std::max(sum.largest_pack_bytes, p.bytes);
+    return sum;
+  }
+  if (o.resume && has_manifest) {
+    lock_fd = lock_dir(out);
+    const json m = load_json_file(out / "manifest.json");
+    std::vector<std::string> want;
+    for (size_t i : mine) want.push_back(sw.runs[i].run_id);
+    if (!m.contains("format") || m["format"] != kManifestFormat)
+      throw ConfigError(fmt::format("--resume: {}: not a manifest of scb sweep", (out / "manifest.json").string()));
+    const std::vector<std::string> have = manifest_run_ids(m);
+    if (have != want) {
+      size_t common = 0;
+      const std::set<std::string> hs(have.begin(), have.end());
+      for (const std::string& id : want) common += hs.count(id);
+      throw ConfigError(fmt::format(
+          "--resume: {} was written by a different sweep or shard ({} runs there, {} here, {} in common); use the same sweep "
+          "file and --shard, or a new --out",
+          out.string(), have.size(), want.size(), common));
+    }
+    if (!o.save_params_given && m.contains("save_params") && m["save_params"].is_string())
+      save = parse_save_params(m["save_params"].get<std::string>());
+    if (m.value("save_params", "") != to_string(save)) {
+      json updated = m;
+      updated["save_params"] = to_string(save);
+      write_file_atomic(out / "manifest.json", updated.dump(1) + "\n");
+    }
+    done = recover_sweep_dir(out, sw.axis_names(), known);
+  } else {
+    if (o.resume && fs::exists(out, ec) && fs::is_directory(out, ec) && !fs::is_empty(out, ec))
+      throw ConfigError(fmt::format("--resume: {} is not a sweep directory (no manifest.json) and is not empty", out.string()));
+    prepare_output_dir(out);
+    lock_fd = lock_dir(out);
+    write_file_atomic(out / "manifest.json", manifest_json(sw, mine, shard, save).dump(1) + "\n");
+    write_file_atomic(out / "runs.csv", runs_csv_header(sw.axis_names()) + "\n");
+    write_file_atomic(out / "curves.csv", curves_csv_header() + "\n");
+  }
+  struct LockGuard {
+    int fd;
+    ~LockGuard() {
+      if (fd >= 0) ::close(fd);
+    }
+  } lock_guard{lock_fd};
+
+  // 2. The runs left to do, packed.
+  std::vector<size_t> todo;
+  for (size_t i : mine)
+    if (!done.count(sw.runs[i].run_id)) todo.push_back(i);
+  cfgs.clear();
+  names.clear();
+  for (size_t i : todo) {
+    cfgs.push_back(&sw.runs[i].config);
+    names.push_back(sw.runs[i].run_id);
+  }
+
+  std::map<std::string, std::string> algorithm_of;
+  for (size_t i : mine) algorithm_of[sw.runs[i].run_id] = to_string(sw.runs[i].config.train.algorithm);
+  std::map<std::string, BestRun> best;
+  if (save == SaveParams::best) {
+    const SweepTables t = read_sweep_tables(out);
+    best = best_from_rows(t.runs_header, t.run_rows, algorithm_of);
+    // A kill between saving a new best and removing the old one leaves both: keep the best.
+    std::set<std::string> keep;
+    for (const auto& [alg, b] : best) keep.insert(b.run_id);
+    if (fs::is_directory(out / "runs", ec)) {
+      std::vector<fs::path> extra;
+      for (const auto& e : fs::directory_iterator(out / "runs", ec))
+        if (!keep.count(e.path().filename().string())) extra.push_back(e.path());
+      for (const fs::path& p : extra) fs::remove_all(p, ec);
+    }
+  }
+
+  SweepSummary sum;
+  sum.total = mine.size();
+  sum.skipped = done.size();
+  if (todo.empty()) return sum;
+
+  // 3. Workers (see plan_execution).
+  const ExecutionPlan exec = plan_execution(cfgs, names, budget, o.max_pack_runs, cpu, threads);
+  const size_t workers = exec.workers;
+  const std::vector<PlannedPack>& work = exec.packs;
+  sum.packs = work.size();
+  sum.workers = workers;
+  std::vector<std::unique_ptr<Backend>> backends;
+  if (workers == 1) {
+    backends.push_back(std::move(backend));
+  } else {
+    for (size_t w = 0; w < workers; ++w) backends.push_back(make_cpu_backend(exec.backend_threads));
+  }
+
+  int64_t steps_todo = 0;
+  for (size_t i : todo) steps_todo += sw.runs[i].config.train.steps;
+  int64_t steps_before = 0, tokens_before = 0;
+  std::vector<int64_t> live_steps(workers, 0), live_tokens(workers, 0);
+  size_t runs_done = done.size();
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  ProgressLine line(!o.quiet && stderr_is_terminal());
+  SweepWriter writer(out);
+  std::mutex mu;  // guards the writer, the saved-parameter state, the counters and the line
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::exception_ptr failure;
+
+  auto train_one_pack = [&](size_t w, const PlannedPack& plan) {
+    Backend& be = *backends[w];
+    RunPack pack;
+    std::vector<size_t> run_of;  // pack index -> sweep run index
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (size_t k : plan.runs) {
+        const size_t i = todo[k];
+        pack.add_run(sw.runs[i].config, cache.get(sw.runs[i].config));
+        run_of.push_back(i);
+      }
+    }
+    std::vector<std::pair<size_t, RunResult>> pending;
+    const auto pack_start = std::chrono::steady_clock::now();
+    auto flush = [&] {
+      if (pending.empty()) return;
+      std::string rows, curves;
+      std::map<std::string, BestRun> candidate;  // best pending run per algorithm
+      std::map<std::string, size_t> candidate_at;
+      size_t n_ok = 0, n_div = 0;
+      for (size_t j = 0; j < pending.size(); ++j) {
+        const auto& [r, res] = pending[j];
+        const SweepRun& run = sw.runs[run_of[r]];
+        rows += runs_row(sw, run, pack, r, res) + "\n";
+        for (const Metrics& m : res.curve) curves += run.run_id + "," + curve_row(m) + "\n";
+        if (res.status == RunStatus::diverged) ++n_div;
+        else ++n_ok;
+        if (save == SaveParams::best && res.status != RunStatus::diverged) {
+          const std::string& alg = algorithm_of.at(run.run_id);
+          BestRun& c = candidate[alg];
+          if (c.better(res.final_metrics.dist_A_norm, run.run_id)) {
+            c.run_id = run.run_id;
+            c.value = res.final_metrics.dist_A_norm;
+            candidate_at[alg] = j;
+          }
+        }
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      std::vector<size_t> to_save;        // indexes into pending
+      std::vector<std::string> old_best;  // removed once the new rows are on disk
+      if (save == SaveParams::all)
+        for (size_t j = 0; j < pending.size(); ++j) to_save.push_back(j);
+      for (const auto& [alg, c] : candidate) {
+        BestRun& b = best[alg];
+        if (c.run_id.empty() || !b.better(c.value, c.run_id)) continue;
+        to_save.push_back(candidate_at[alg]);
+        if (!b.run_id.empty()) old_best.push_back(b.run_id);
+        b = c;
+      }
+      if (!to_save.empty()) {
+        be.download();
+        fs::create_directories(out / "runs");
+        RunTiming timing;
+        timing.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - pack_start).count();
+        timing.device = be.name();
+        timing.threads = exec.backend_threads;
+        for (size_t j : to_save) {
+          const auto& [r, res] = pending[j];
+          const SweepRun& run = sw.runs[run_of[r]];
+          const fs::path tmp = out / "runs" / (run.run_id + ".tmp"), dst = out / "runs" / run.run_id;
+          std::error_code e2;
+          fs::remove_all(tmp, e2);
+          fs::create_directories(tmp);
+          write_run_outputs(tmp, run.config, pack, r, res, timing);
+          fs::remove_all(dst, e2);
+          fs::rename(tmp, dst);
+        }
+        fsync_path(out / "runs", true);
+      }
+      writer.append(rows, curves);
+      for (const std::string& id : old_best) {
+        std::error_code e2;
+        fs::remove_all(out / "runs" / id, e2);
+      }
+      sum.ok += n_ok;
+      sum.diverged += n_div;
+      runs_done += pending.size();
+      pending.clear();
+    };
+    auto finished = [&](size_t r, const RunResult& res) { pending.emplace_back(r, res); };
+    auto progress = [&](const TrainProgress& p) {
+      flush();
+      if (!line.enabled()) return;
+      std::lock_guard<std::mutex> lock(mu);
+      live_steps[w] = p.steps_done;
+      live_tokens[w] = p.sample_tokens;
+      int64_t st = steps_before, tk = tokens_before;
+      for (size_t v = 0; v < workers; ++v) st += live_steps[v], tk += live_tokens[v];
+      const double t = elapsed();
+      line.update(double(st) / double(std::max<int64_t>(1, steps_todo)),
+                  fmt::format("runs {}/{}  {} sample-tokens/s", runs_done, mine.size(), format_rate(t > 0 ? double(tk) / t : 0)));
+    };
+    train_pack(pack, be, progress, finished);
+    flush();
+    std::lock_guard<std::mutex> lock(mu);
+    for (size_t r = 0; r < pack.size(); ++r) {
+      steps_before += pack.steps[r];
+      tokens_before += pack.samples[r] * int64_t(pack.T);
+    }
+    live_steps[w] = live_tokens[w] = 0;
+  };
+  auto worker = [&](size_t w) {
+    try {
+      while (!stop.load()) {
+        const size_t k = next.fetch_add(1);
+        if (k >= work.size()) return;
+        train_one_pack(w, work[k]);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!failure) failure = std::current_exception();
+      stop = true;
+    }
+  };
+  if (workers == 1) {
+    worker(0);
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t w = 0; w < workers; ++w) pool.emplace_back(worker, w);
+    for (std::thread& t : pool) t.join();
+  }
+  line.finish();
+  if (failure) std::rethrow_exception(failure);
+  sum.wall_seconds = elapsed();
+  sum.sample_tokens = tokens_before;
+  return sum;
+}
+
+// ---------------------------------------------------------------------------------------
+// Merge
+
+MergeSummary merge_sweep_dirs(const fs::path& out, const std::vector<fs::path>& dirs) {
+  if (dirs.empty()) throw ConfigError("merge: give at least one sweep directory to merge");
+  std::vector<json> manifests;
+  std::set<fs::path> unique_dirs;
+  for (const fs::path& d : dirs) {
+    std::error_code ec;
+    const fs::path canon = fs::weakly_canonical(d, ec);
+    if (!unique_dirs.insert(ec ? d : canon).second)
+      throw ConfigError(fmt::format("merge: {} is given twice", d.string()));
+    if (!file_exists(d / "manifest.json"))
+      throw ConfigError(fmt::format("merge: {} is not a sweep directory (no manifest.json)", d.string()));
+    json m = load_json_file(d / "manifest.json");
+    if (!m.is_object() || m.value("format", "") != kManifestFormat || !m.contains("sweep_id") || !m.contains("runs") ||
+        !m.contains("total_runs") || !m.contains("axes"))
+      throw ConfigError(fmt::format("merge: {}: not a manifest of scb sweep", (d / "manifest.json").string()));
+    manifests.push_back(std::move(m));
+  }
+  const json& m0 = manifests[0];
+  const std::string sweep_id = m0["sweep_id"].get<std::string>();
+  for (size_t k = 1; k < dirs.size(); ++k)
+    if (manifests[k]["sweep_id"] != sweep_id)
+      throw ConfigError(fmt::format("merge: {} belongs to another sweep (sweep_id {}) than {} (sweep_id {})", dirs[k].string(),
+                                    manifests[k]["sweep_id"].get<std::string>(), dirs[0].string(), sweep_id));
+  std::vector<std::string> axis_names;
+  for (const json& a : m0["axes"]) axis_names.push_back(a["name"].get<std::string>());
+  const std::string runs_header = runs_csv_header(axis_names), curves_header = curves_csv_header();
+
+  // Ownership: every run belongs to exactly one directory.
+  std::map<size_t, json> run_entries;  // by sweep index
+  std::map<std::string, size_t> owner;
+  std::map<std::string, std::string> algorithm_of;
+  for (size_t k = 0; k < dirs.size(); ++k)
+    for (const json& r : manifests[k]["runs"]) {
+      const std::string id = r["run_id"].get<std::string>();
+      auto [it, fresh] = owner.emplace(id, k);
+      if (!fresh)
+        throw ConfigError(fmt::format("merge: run {} is in both {} and {} (overlapping shards); give each shard once", id,
+                                      dirs[it->second].string(), dirs[k].string()));
+      run_entries[r["index"].get<size_t>()] = r;
+      algorithm_of[id] = r.value("algorithm", "");
+    }
+  const size_t total = m0["total_runs"].get<size_t>();
+  if (owner.size() != total)
+    throw ConfigError(fmt::format("merge: the directories hold {} of the sweep's {} runs; a shard is missing", owner.size(), total));
+
+  std::vector<SweepTables> tables;
+  for (size_t k = 0; k < dirs.size(); ++k) {
+    SweepTables t = read_sweep_tables(dirs[k]);
+    if (t.runs_header != runs_header)
+      throw ConfigError(fmt::format("merge: {}: unexpected header", (dirs[k] / "runs.csv").string()));
+    if (!t.curves_header.empty() && t.curves_header != curves_header)
+      throw ConfigError(fmt::format("merge: {}: unexpected header", (dirs[k] / "curves.csv").string()));
+    for (const std::string& id : t.run_ids) {
+      auto it = owner.find(id);
+      if (it == owner.end() || it->second != k)
+        throw ConfigError(fmt::format("merge: {} holds run {}, which its manifest does not list", (dirs[k] / "runs.csv").string(), id));
+    }
+    tables.push_back(std::move(t));
+  }
+
+  prepare_output_dir(out);
+  json m = m0;
+  m["runs"] = json::array();
+  for (const auto& [idx, r] : run_entries) m["runs"].push_back(r);
+  m["shard"] = {{"index", 0}, {"count", 1}};
+  json from = json::array();
+  for (size_t k = 0; k < dirs.size(); ++k) {
+    json e = {{"dir", fs::absolute(dirs[k]).lexically_normal().string()}};
+    if (manifests[k].contains("shard")) e["shard"] = manifests[k]["shard"];
+    from.push_back(e);
+  }
+  m["merged_from"] = from;
+  bool best_mode = false;
+  for (const json& mk : manifests) best_mode |= mk.value("save_params", "") == "best";
+  if (best_mode) m["save_params"] = "best";
+
+  std::string runs_text = runs_header + "\n", curves_text = curves_header + "\n";
+  std::map<std::string, std::string> all_rows;
+  MergeSummary sum;
+  sum.dirs = dirs.size();
+  sum.runs = total;
+  for (const auto& [idx, r] : run_entries) {
+    const std::string id = r["run_id"].get<std::string>();
+    const SweepTables& t = tables[owner[id]];
+    auto row = t.run_rows.find(id);
+    if (row == t.run_rows.end()) continue;
+    ++sum.complete;
+    runs_text += row->second + "\n";
+    all_rows[id] = row->second;
+    auto c = t.curve_rows.find(id);
+    if (c != t.curve_rows.end())
+      for (const std::string& l : c->second) curves_text += l + "\n";
+  }
+  write_file_atomic(out / "manifest.json", m.dump(1) + "\n");
+  write_file_atomic(out / "curves.csv", curves_text);
+  write_file_atomic(out / "runs.csv", runs_text);
+
+  // Saved parameters of complete runs (only the overall best per algorithm in best mode).
+  std::set<std::string> keep;
+  if (best_mode)
+    for (const auto& [alg, b] : best_from_rows(runs_header, all_rows, algorithm_of)) keep.insert(b.run_id);
+  std::error_code ec;
+  for (size_t k = 0; k < dirs.size(); ++k) {
+    if (!fs::is_directory(dirs[k] / "runs", ec)) continue;
+    for (const auto& e : fs::directory_iterator(dirs[k] / "runs", ec)) {
+      const std::string id = e.path().filename().string();
+      if (!all_rows.count(id) || owner[id] != k || (best_mode && !keep.count(id))) continue;
+      fs::create_directories(out / "runs");
+      fs::copy(e.path(), out / "runs" / id, fs::copy_options::recursive);
+    }
+  }
+  return sum;
+}
+
+}  // namespace scb
