@@ -1,6 +1,4 @@
 // `scb train CONFIG.json --out DIR`: one run, the files of SPEC 8.
-#include <omp.h>
-
 #include <chrono>
 #include <cstdio>
 
@@ -10,8 +8,7 @@
 #include "scb/cli/cli.hpp"
 #include "scb/core/output.hpp"
 #include "scb/core/progress.hpp"
-#include "scb/cuda/cuda_backend.hpp"
-#include "scb/sweep/device.hpp"
+#include "scb/sweep/train_run.hpp"
 
 namespace scb {
 
@@ -25,70 +22,49 @@ struct TrainArgs {
   std::vector<std::string> sets;
 };
 
-// Everything that can be wrong with the input is checked here, before any output exists.
-Config load_config(const TrainArgs& args) {
-  nlohmann::json doc = load_json_file(args.config);
-  for (const std::string& s : args.sets) apply_override(doc, s, std::filesystem::current_path());
-  return resolve_config(doc, std::filesystem::absolute(args.config).parent_path());
+// Everything that can be wrong with the input is checked before any output exists.
+std::unique_ptr<SingleRun> prepare(const TrainArgs& args) {
+  const Device device = parse_device(args.device);
+  const Config cfg = resolve_run_config(load_json_file(args.config), std::filesystem::absolute(args.config).parent_path(),
+                                        args.sets, std::filesystem::current_path());
+  std::unique_ptr<SingleRun> run = prepare_single_run(cfg, device, args.threads);
+  if (!args.out.empty()) prepare_output_dir(args.out);
+  return run;
 }
 
-void check_fits(const Config& cfg, Device device) {
-  const RunFootprint f = run_footprint(cfg);
-  if (device == Device::cpu || cuda_device_count() == 0) {
-    const uint64_t avail = available_host_memory();
-    if (avail > 0 && f.total() > avail)
-      throw ConfigError(fmt::format(
-          "problem: this run needs {:.2f} GiB (A is T x N floats, plus B x T tokens and N x N tables) but only {:.2f} GiB "
-          "of memory is available; reduce problem.T, problem.N or train.batch_size",
-          f.total() / 1073741824.0, avail / 1073741824.0));
-  }
+std::string result_line(const SingleRun& run, const std::string& out) {
+  const RunResult& res = run.result;
+  const RunPack& pack = run.pack;
+  const Metrics& f = res.final_metrics;
+  return fmt::format("{} steps={} samples={} loss={:.8g} excess_loss={:.4g} dist_A_norm={:.4g} dist_V_norm={:.4g} "
+                     "best_dist_A_norm={:.4g}@{} wall={:.2f}s tokens/s={}{}",
+                     res.status == RunStatus::diverged ? "diverged" : "ok", pack.step[0], pack.samples[0], f.loss,
+                     f.excess_loss, f.dist_A_norm, f.dist_V_norm, res.best.dist_A_norm, res.best.step,
+                     run.timing.wall_seconds,
+                     format_rate(double(pack.samples[0]) * pack.T / std::max(run.timing.wall_seconds, 1e-9)),
+                     out.empty() ? "" : " -> " + out);
 }
 
 int run_train(const TrainArgs& args) {
-  Config cfg;
-  std::shared_ptr<const Problem> pb;
-  Device device;
-  std::unique_ptr<Backend> backend;
-  RunPack pack;
+  std::unique_ptr<SingleRun> run;
   try {
-    device = parse_device(args.device);
-    if (args.threads < 0) throw ConfigError("--threads: expected a positive integer (0 = all cores)");
-    cfg = load_config(args);
-    check_fits(cfg, device);  // before the problem's own N x N tables are allocated
-    pb = make_problem(cfg);
-    backend = make_backend(device, args.threads);
-    pack.add_run(cfg, pb);  // loads model.init files: the last input check
-    if (!args.out.empty()) prepare_output_dir(args.out);
+    run = prepare(args);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "scb train: %s\n", e.what());
     return 2;
   }
-
   ProgressLine line(stderr_is_terminal());
-  const auto start = std::chrono::steady_clock::now();
+  const RunPack& pack = run->pack;
   auto progress = [&](const TrainProgress& p) {
     const double rate = p.elapsed_seconds > 0 ? double(pack.samples[0]) / p.elapsed_seconds : 0;
     line.update(double(p.steps_done) / double(std::max<int64_t>(1, p.steps_total)),
                 fmt::format("step {}/{}  {} samples/s  loss {:.6f}", p.steps_done, p.steps_total, format_rate(rate),
                             p.last_loss));
   };
-  const std::vector<RunResult> results = train_pack(pack, *backend, progress);
+  train_single_run(*run, progress);
   line.finish();
-  RunTiming timing;
-  timing.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  timing.device = backend->name();
-  timing.threads = args.threads > 0 ? args.threads : omp_get_max_threads();
-  const RunResult& res = results[0];
-  if (!args.out.empty()) write_run_outputs(args.out, cfg, pack, 0, res, timing);
-  const Metrics& f = res.final_metrics;
-  std::printf("%s\n", fmt::format("{} steps={} samples={} loss={:.8g} excess_loss={:.4g} dist_A_norm={:.4g} dist_V_norm={:.4g} "
-                                  "best_dist_A_norm={:.4g}@{} wall={:.2f}s tokens/s={}{}",
-                                  res.status == RunStatus::diverged ? "diverged" : "ok", pack.step[0], pack.samples[0],
-                                  f.loss, f.excess_loss, f.dist_A_norm, f.dist_V_norm, res.best.dist_A_norm,
-                                  res.best.step, timing.wall_seconds,
-                                  format_rate(double(pack.samples[0]) * pack.T / std::max(timing.wall_seconds, 1e-9)),
-                                  args.out.empty() ? "" : " -> " + args.out)
-                          .c_str());
+  if (!args.out.empty()) write_run_outputs(args.out, run->config, pack, 0, run->result, run->timing);
+  std::printf("%s\n", result_line(*run, args.out).c_str());
   return 0;
 }
 

@@ -1,0 +1,41 @@
+#pragma once
+// One run from a config document: the path `scb train` and the Python `scb.train` share, so the
+// two check the same things in the same order and train the same bits. Preparing validates every
+// input (the config, whether the run fits in memory, the problem, the backend, model.init files)
+// and throws ConfigError before any work; training then cannot fail on the input.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "scb/core/backend.hpp"
+#include "scb/core/output.hpp"
+#include "scb/core/runpack.hpp"
+#include "scb/core/trainer.hpp"
+
+namespace scb {
+
+// A user document with `--set`-style overrides ("train.lambda=0.01"; relative paths in their
+// values resolve against `override_base`) applied, resolved against `base_dir`.
+Config resolve_run_config(nlohmann::json document, const std::filesystem::path& base_dir,
+                          const std::vector<std::string>& overrides, const std::filesystem::path& override_base);
+
+struct SingleRun {
+  Config config;
+  RunPack pack;                      // one run
+  std::unique_ptr<Backend> backend;
+  int threads = 0;                   // as asked (0: every core)
+  RunResult result;                  // filled in by train_single_run
+  RunTiming timing;
+};
+
+// ConfigError when the run cannot fit in memory, its problem or init files are wrong, or the
+// device is unavailable.
+std::unique_ptr<SingleRun> prepare_single_run(const Config& config, Device device, int threads);
+
+// Trains the prepared run to its end (or divergence); V and A are current on the host after it.
+void train_single_run(SingleRun& run, const ProgressFn& progress = {});
+
+}  // namespace scb
