@@ -1,0 +1,42 @@
+#pragma once
+// The pieces of the `scb._scb` extension: each file registers one concept on the module. The
+// Python package (python/scb/) wraps them in the documented API; nothing here is public.
+#include <pybind11/pybind11.h>
+
+#include <chrono>
+#include <exception>
+#include <optional>
+
+#include "scb/core/trainer.hpp"
+
+namespace scb::python {
+
+namespace py = pybind11;
+
+void register_run(py::module_& m);
+void register_problem(py::module_& m);
+void register_sweep(py::module_& m);
+
+// Thrown through the engine (which runs without the GIL) when Python asked to stop: Ctrl-C, or
+// an exception in the progress callback. The Python error itself waits in PythonPoll.
+struct Interrupted : std::exception {
+  const char* what() const noexcept override { return "interrupted from Python"; }
+};
+
+// Called by the engine after every step: at most ten times a second it takes the GIL, reports
+// progress to `callback` (None: nothing) and checks for signals, so Ctrl-C stops a run within
+// about 0.1 s and KeyboardInterrupt reaches the caller.
+class PythonPoll {
+ public:
+  explicit PythonPoll(py::object callback) : callback_(std::move(callback)) {}
+  void operator()(const TrainProgress& progress);
+  // With the GIL held, after the engine returned or threw Interrupted: raise the saved error.
+  void raise_if_interrupted();
+
+ private:
+  py::object callback_;
+  std::optional<py::error_already_set> error_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+}  // namespace scb::python
