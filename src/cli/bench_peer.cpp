@@ -36,13 +36,15 @@ std::string capture(const std::string& command, int& rc) {
 
 namespace {
 
-// The peer script: --peer-script, else bench/peers/torch_scb.py of this source tree, else next to
-// the executable's build directory, else under the working directory.
+// The peer script: --peer-script, else bench/peers/torch_scb.py of this source tree (this file is
+// src/cli/bench_peer.cpp), else next to the executable's build directory, else under the working
+// directory.
 std::string find_peer_script(const std::string& given) {
   namespace fs = std::filesystem;
   if (!given.empty()) return given;
   std::vector<fs::path> candidates;
-  candidates.push_back(fs::path(__FILE__).parent_path().parent_path() / "bench/peers/torch_scb.py");
+  const fs::path source_root = fs::path(__FILE__).parent_path().parent_path().parent_path();
+  candidates.push_back(source_root / "bench/peers/torch_scb.py");
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) candidates.push_back(exe.parent_path().parent_path() / "bench/peers/torch_scb.py");
