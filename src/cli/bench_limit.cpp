@@ -1,0 +1,104 @@
+// `scb bench`, the token-drawing limit: draw_tokens (the engine's own drawing, AVX2 where
+// available) over the T positions of whole samples and nothing else, on one thread and on all
+// threads. Every figure of the bench is a fraction of it; its clocks live here too, since the
+// engine timing reads the same ones.
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "scb/cli/bench.hpp"
+#include "scb/cpu/token_draw.hpp"
+
+namespace scb::bench {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// CPU seconds used by the whole process (all threads): on a loaded machine the CPU time of a
+// single-threaded measurement is far steadier than its wall time.
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return std::nan("");
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+namespace {
+
+struct Rate {
+  double wall = 0, cpu = 0;  // per wall second, per CPU second of the process
+};
+
+// Sample-tokens per second of drawing alone (the words are summed so the work cannot be elided).
+Rate token_limit(const ProblemView& pv, uint32_t T, int threads, double seconds, uint32_t& round) {
+  const uint32_t per_thread = std::max<uint32_t>(1, static_cast<uint32_t>(std::ceil(2.0e5 / T)));
+  const uint32_t samples = per_thread * static_cast<uint32_t>(threads);
+  std::vector<uint64_t> sink(size_t(samples) * 8, 0);
+  auto draw = [&](uint32_t b) {
+    uint32_t x[kTokenChunk];  // the chunking of forward_sample
+    uint64_t s = 0;
+    for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
+      const uint32_t n = std::min(kTokenChunk, T - t0);
+      draw_tokens(pv, 0x5eedull, round, b, t0, n, x);
+      for (uint32_t i = 0; i < n; ++i) s += x[i];
+    }
+    sink[size_t(b) * 8] += s;
+  };
+  uint64_t tokens = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = process_cpu_seconds();
+  double elapsed = 0;
+  do {
+    if (threads == 1) {
+      for (uint32_t b = 0; b < samples; ++b) draw(b);
+    } else {
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (uint32_t b = 0; b < samples; ++b) draw(b);
+    }
+    ++round;
+    tokens += uint64_t(samples) * T;
+    elapsed = seconds_since(t0);
+  } while (elapsed < seconds);
+  uint64_t total = 0;
+  for (uint64_t s : sink) total += s;
+  if (total == 42) std::fputs("", stderr);  // keeps the sums alive
+  return Rate{double(tokens) / elapsed, double(tokens) / std::max(process_cpu_seconds() - c0, 1e-9)};
+}
+
+}  // namespace
+
+LimitMeter::LimitMeter(const BenchArgs& args, int all_threads)
+    : budget_(std::clamp(args.seconds / args.reps * 0.2, 0.02, 0.25)), all_threads_(all_threads) {}
+
+void LimitMeter::sample(const Problem& problem, uint64_t T, LimitSamples& into) {
+  const Rate l1 = token_limit(problem.view(), uint32_t(T), 1, budget_, round_);
+  into.one_thread.push_back(l1.wall);
+  into.one_thread_cpu.push_back(l1.cpu);
+  into.all_threads.push_back(all_threads_ > 1 ? token_limit(problem.view(), uint32_t(T), all_threads_, budget_, round_).wall
+                                              : l1.wall);
+}
+
+// A step costs at least its token drawing, and the engine stays under ~40% of the limit: skip
+// what would take longer than --max-step-seconds per step (judged on the first measurement).
+std::string predicted_skip(const BenchCase& c, const BenchArgs& args, const LimitSamples& limit, json& rec) {
+  const double tokens = double(c.R) * c.B * c.T;
+  const double lim = c.threads > 1 ? limit.all_threads.front() : limit.one_thread.front();
+  const double predicted = tokens / (0.4 * lim) + double(c.R) * c.N * c.T * 1e-9;
+  rec["predicted_step_seconds"] = predicted;
+  if (predicted > args.max_step_seconds)
+    return fmt::format("predicted {:.1f} s per step > --max-step-seconds {}", predicted, args.max_step_seconds);
+  return "";
+}
+
+}  // namespace scb::bench
