@@ -6,6 +6,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -186,3 +187,48 @@ TEST(StepRules, CpuBackendCountsTheDivergedStepForEveryCause) {
 }
 
 }  // namespace
+
+namespace {
+
+// A one-run pack trained on the CPU backend until it ends (done or diverged), parameters downloaded.
+scb::RunPack trained(const scbtest::json& train) {
+  const scb::Config cfg = scbtest::make_config(scbtest::small_doc({{"train", train}}));
+  scb::RunPack pack;
+  pack.add_run(cfg, scb::make_problem(cfg));
+  auto backend = scb::make_cpu_backend(1);
+  scb::train_pack(pack, *backend);
+  return pack;
+}
+
+double column_sum(const scb::RunPack& pack, uint32_t k) {
+  double s = 0;
+  for (uint32_t t = 0; t < pack.T; ++t) s += pack.A_of(0)[size_t(k) * pack.T + t];
+  return s;
+}
+
+}  // namespace
+
+// A step that drains a column diverges the run and leaves every column as the update left it,
+// the columns before the drained one included (no rescale by 1/sum): its A equals, bit for bit,
+// the same steps without renormalisation. Four steps of stage 1 spread the queried columns
+// (B = 1: some column may stay uniform at 1/T); then a threshold tau = eta_A lambda above 1/T
+// empties a column no sample moved while the others keep a positive sum. Seeds where column 0
+// survives and a later column drains are the case the CUDA backend got wrong.
+TEST(StepRules, DrainedColumnLeavesEarlierColumnsUnscaled) {
+  int cases = 0;
+  for (uint64_t seed = 0; seed < 60; ++seed) {
+    const scbtest::json train = {{"algorithm", "proximal"}, {"stage1_steps", 4}, {"batch_size", 1}, {"lr_A", 50.0},
+                                 {"lambda", 0.0006},        {"seed", seed},      {"steps", 20}};
+    const scb::RunPack drained = trained(train);
+    if (drained.status[0] != scb::RunStatus::diverged || drained.step[0] != 5 || !(column_sum(drained, 0) > 0)) continue;
+    scbtest::json plain = train;
+    plain["renormalize"] = false;
+    plain["steps"] = 5;
+    const scb::RunPack unscaled = trained(plain);
+    ++cases;
+    EXPECT_EQ(drained.diverged_step[0], 5);
+    EXPECT_NE(column_sum(drained, 0), 1.0) << "column 0 was renormalised";
+    EXPECT_EQ(0, std::memcmp(drained.A.data(), unscaled.A.data(), drained.A.size() * sizeof(float))) << seed;
+  }
+  EXPECT_GE(cases, 3) << "too few seeds drain a later column while column 0 survives";
+}
