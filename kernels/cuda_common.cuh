@@ -14,20 +14,16 @@
 
 #include <cstdint>
 
+#include <stdexcept>
+#include <string>
+
 #include "scb/core/hd.hpp"
-#include "scb/core/philox.hpp"
-#include "scb/cuda/cuda_plan.hpp"
 #include "scb/core/model.hpp"
+#include "scb/core/philox.hpp"
+#include "scb/core/step_rules.hpp"
+#include "scb/cuda/cuda_plan.hpp"
 
 namespace scb::cuda {
-
-struct DevProblem {
-  ProblemView view;          // device pointers
-  const double* mu;          // N
-  const double* P;           // N x N row-major
-  const double* q_w;         // weights, CSR like view.q_pos
-  const double* sq;          // N: sum of the weights of q^(k)
-};
 
 enum : uint8_t { kRunning = 0, kDone = 1, kDiverged = 2 };
 
@@ -50,6 +46,7 @@ struct DevPack {
   const uint8_t *project, *renormalize;
   // State (per run).
   int64_t* step;
+  int64_t* samples;
   uint8_t* status;
   int64_t* diverged_step;
   uint32_t* vbad;          // V left the finite/limit range this step
@@ -94,51 +91,15 @@ struct DevPack {
 __device__ __forceinline__ bool run_live(const DevPack& d, uint32_t r) {
   return d.status[r] == kRunning && d.step[r] < d.steps[r];
 }
-// Softmax attention is neither thresholded nor renormalised (as on the CPU).
-__device__ __forceinline__ bool run_thresholding(const DevPack& d, uint32_t r) {
-  return !d.sgd && !d.softmax && d.step[r] >= d.stage1[r] && d.lambda[r] > 0.0f;
-}
-__device__ __forceinline__ bool run_renormalizing(const DevPack& d, uint32_t r) {
-  return !d.sgd && !d.softmax && d.step[r] >= d.stage1[r] && d.renormalize[r] != 0;
+// The stage of run r's current step (step_rules.hpp, as on the CPU).
+__device__ __forceinline__ StepStage run_stage(const DevPack& d, uint32_t r) {
+  return step_stage(d.sgd != 0, d.softmax != 0, d.step[r], d.stage1[r], d.lambda[r], d.renormalize[r] != 0);
 }
 // Column rk = r*N + k of the attention the model applies: A (whose pending scale the caller
 // applies) or the softmax cache.
 __device__ __forceinline__ const float* attention_col(const DevPack& d, uint64_t rk) {
   return (d.softmax ? d.attn : d.A) + rk * d.T;
 }
-
-// gradient_noise_block of model.hpp (the one definition of the noise), returned as four
-// scalars so that callers keep them in registers.
-__device__ __forceinline__ void noise_block(uint64_t seed, uint32_t step, uint32_t matrix, uint32_t block,
-                                            double& z0, double& z1, double& z2, double& z3) {
-  double z[4];
-  gradient_noise_block(seed, step, matrix, block, z);
-  z0 = z[0];
-  z1 = z[1];
-  z2 = z[2];
-  z3 = z[3];
-}
-
-__device__ __forceinline__ double pick4(uint32_t i, double z0, double z1, double z2, double z3) {
-  return i == 0 ? z0 : (i == 1 ? z1 : (i == 2 ? z2 : z3));
-}
-
-// The A-gradient noise of coordinate index = k*T + t along a walk over increasing positions:
-// the Philox block of four is regenerated only when the index enters a new one (a run of four
-// positions spans two blocks when T % 4 != 0).
-struct NoiseCursor {
-  uint64_t seed;
-  uint32_t step;
-  uint64_t cached = ~uint64_t{0};
-  double z0 = 0, z1 = 0, z2 = 0, z3 = 0;
-  __device__ __forceinline__ double at(uint64_t index) {
-    if ((index >> 2) != cached) {
-      cached = index >> 2;
-      noise_block(seed, step, 0, static_cast<uint32_t>(cached), z0, z1, z2, z3);
-    }
-    return pick4(static_cast<uint32_t>(index & 3u), z0, z1, z2, z3);
-  }
-};
 
 __device__ __forceinline__ uint32_t pick4u(uint32_t i, const uint32_t x[4]) {
   return i == 0 ? x[0] : (i == 1 ? x[1] : (i == 2 ? x[2] : x[3]));
@@ -159,7 +120,14 @@ struct SumKOp {
   }
 };
 
-// ---- Launchers (each returns after enqueueing on `stream`) -----------------------------------
+inline void check_cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA backend: ") + what + ": " + cudaGetErrorString(e));
+}
+// After every launch: a launch that failed (bad configuration, too much shared memory) or an
+// earlier asynchronous error surfaces here, named.
+inline void check_launch(const char* kernel) { check_cuda(cudaGetLastError(), kernel); }
+
+// ---- Launchers (each returns after enqueueing on `stream`, its launch checked) ---------------
 // forward.cu
 void launch_forward(const DevPack& d, uint64_t samples, cudaStream_t stream);
 void launch_sample_finish(const DevPack& d, uint64_t samples, cudaStream_t stream);

@@ -41,6 +41,136 @@ __device__ __forceinline__ void store_tokens(uint16_t* tok, uint32_t t, uint32_t
   }
 }
 
+// The forward kernel's histograms and staging: shared memory (private and warp modes) or the
+// chunk's partial in global memory (global mode), zeroed, with the mu alias tables staged in
+// shared memory when the plan has room for them.
+struct ForwardScratch {
+  double* hist;      // private: N x threads; warp: warps x N; global: the chunk partial
+  double* stage;     // warp and global modes: 32 doubles per warp
+  uint32_t* cnt;     // private: N x threads; otherwise N
+  uint32_t* tabs;    // 2N: mu threshold and alias (smem_tables)
+};
+
+__device__ __forceinline__ ForwardScratch forward_scratch(const DevPack& d, unsigned char* smem, uint64_t part) {
+  const uint32_t N = d.N, nt = blockDim.x, tid = threadIdx.x;
+  double* dsm = reinterpret_cast<double*>(smem);
+  ForwardScratch s{nullptr, nullptr, nullptr, nullptr};
+  if (d.fp.mode == HistMode::private_hist) {
+    s.hist = dsm;
+    s.cnt = reinterpret_cast<uint32_t*>(dsm + size_t(N) * nt);
+    s.tabs = s.cnt + size_t(N) * nt;
+    for (uint32_t e = tid; e < N * nt; e += nt) {
+      s.hist[e] = 0.0;
+      s.cnt[e] = 0;
+    }
+  } else if (d.fp.mode == HistMode::warp) {
+    const uint32_t nw = nt / 32;
+    s.hist = dsm;
+    s.stage = dsm + size_t(nw) * N;
+    s.cnt = reinterpret_cast<uint32_t*>(s.stage + nw * 32);
+    s.tabs = s.cnt + N;
+    for (uint32_t e = tid; e < nw * N; e += nt) s.hist[e] = 0.0;
+    for (uint32_t e = tid; e < N; e += nt) s.cnt[e] = 0;
+  } else {
+    s.stage = dsm;
+    s.hist = d.part_h + part;
+    s.cnt = d.part_c + part;
+    for (uint32_t e = tid; e < N; e += nt) {
+      s.hist[e] = 0.0;
+      s.cnt[e] = 0;
+    }
+  }
+  return s;
+}
+
+// The positions one forward block draws: blocks of four [q0, q1) of sample b's column a (its
+// pending scale sc), tokens stored to tok.
+struct ForwardRange {
+  uint64_t seed;
+  uint32_t step, b, q0, q1;
+  const float* a;
+  float sc;
+  uint16_t* tok;
+  bool vec;  // T % 4 == 0: vector loads and stores
+};
+
+// Private histograms: every thread scatters into its own N bins, then a fixed-order reduction
+// over threads (lane l of a warp sums threads l, l+32, ... of bin j, then the warp's shuffle tree
+// adds the 32 lanes) writes the chunk partial.
+__device__ __forceinline__ void private_hist_scatter(const DevPack& d, const ProblemView& pv, const ForwardRange& fr,
+                                                     const ForwardScratch& s, uint64_t part) {
+  const uint32_t N = d.N, T = d.T, nt = blockDim.x, tid = threadIdx.x;
+  for (uint32_t q = fr.q0 + tid; q < fr.q1; q += nt) {
+    uint32_t x[4];
+    float av[4];
+    draw_token_block(pv, fr.seed, fr.step, fr.b, q, x);
+    load4(fr.a, 4 * q, T, fr.vec, av);
+    store_tokens(fr.tok, 4 * q, T, fr.vec, x);
+#pragma unroll
+    for (int l = 0; l < 4; ++l)
+      if (4 * q + l < T) {
+        s.hist[x[l] * nt + tid] += static_cast<double>(av[l] * fr.sc);
+        s.cnt[x[l] * nt + tid] += 1;
+      }
+  }
+  __syncthreads();
+  const uint32_t lane = tid & 31u;
+  for (uint32_t e = tid; e < N * 32; e += nt) {
+    const uint32_t j = e / 32;
+    double sum = 0;
+    uint32_t cs = 0;
+    for (uint32_t i = lane; i < nt; i += 32) {
+      sum += s.hist[j * nt + i];
+      cs += s.cnt[j * nt + i];
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) {
+      sum += __shfl_xor_sync(kFull, sum, off);
+      cs += __shfl_xor_sync(kFull, cs, off);
+    }
+    if (lane == 0) {
+      d.part_h[part + j] = sum;
+      d.part_c[part + j] = cs;
+    }
+  }
+}
+
+// Warp histograms (one per warp, or the global chunk partial): lanes holding the same token are
+// grouped with __match_any_sync and the group leader adds their values in lane order.
+__device__ __forceinline__ void warp_hist_scatter(const DevPack& d, const ProblemView& pv, const ForwardRange& fr,
+                                                  const ForwardScratch& s) {
+  const uint32_t N = d.N, T = d.T, tid = threadIdx.x;
+  const uint32_t w = tid >> 5, lane = tid & 31u, nw = blockDim.x >> 5;
+  double* hw = d.fp.mode == HistMode::warp ? s.hist + size_t(w) * N : s.hist;
+  double* st = s.stage + w * 32;
+  for (uint32_t base = fr.q0 + w * 32; base < fr.q1; base += nw * 32) {
+    const uint32_t q = base + lane;
+    const bool valid = q < fr.q1;
+    uint32_t x[4] = {0, 0, 0, 0};
+    float av[4] = {0, 0, 0, 0};
+    if (valid) {
+      draw_token_block(pv, fr.seed, fr.step, fr.b, q, x);
+      load4(fr.a, 4 * q, T, fr.vec, av);
+      store_tokens(fr.tok, 4 * q, T, fr.vec, x);
+    }
+#pragma unroll
+    for (int l = 0; l < 4; ++l) {
+      const bool ok = valid && 4 * q + l < T;
+      const uint32_t key = ok ? x[l] : kFull;
+      const uint32_t grp = __match_any_sync(kFull, key);
+      st[lane] = ok ? static_cast<double>(av[l] * fr.sc) : 0.0;
+      __syncwarp();
+      if (ok && lane == uint32_t(__ffs(grp) - 1)) {
+        double sum = 0;
+        for (uint32_t m = grp; m; m &= m - 1) sum += st[__ffs(m) - 1];
+        hw[key] += sum;
+        atomicAdd(&s.cnt[key], static_cast<uint32_t>(__popc(grp)));
+      }
+      __syncwarp();
+    }
+  }
+}
+
 __global__ void __launch_bounds__(256) forward_kernel(DevPack d) {
   extern __shared__ __align__(16) unsigned char smem[];
   const uint32_t chunks = d.fp.chunks;
@@ -51,134 +181,41 @@ __global__ void __launch_bounds__(256) forward_kernel(DevPack d) {
   const uint32_t N = d.N, T = d.T, nt = blockDim.x, tid = threadIdx.x;
   ProblemView pv = d.problems[d.problem_index[r]].view;
   const uint64_t part = (slot * chunks + c) * N;
-  const HistMode mode = d.fp.mode;
-
-  double* dsm = reinterpret_cast<double*>(smem);
-  double* hist;
-  double* stage = nullptr;
-  uint32_t* cnt;
-  uint32_t* tabs = nullptr;
-  if (mode == HistMode::private_hist) {
-    hist = dsm;
-    cnt = reinterpret_cast<uint32_t*>(dsm + size_t(N) * nt);
-    tabs = cnt + size_t(N) * nt;
-    for (uint32_t e = tid; e < N * nt; e += nt) {
-      hist[e] = 0.0;
-      cnt[e] = 0;
-    }
-  } else if (mode == HistMode::warp) {
-    const uint32_t nw = nt / 32;
-    hist = dsm;
-    stage = dsm + size_t(nw) * N;
-    cnt = reinterpret_cast<uint32_t*>(stage + nw * 32);
-    tabs = cnt + N;
-    for (uint32_t e = tid; e < nw * N; e += nt) hist[e] = 0.0;
-    for (uint32_t e = tid; e < N; e += nt) cnt[e] = 0;
-  } else {
-    stage = dsm;
-    hist = d.part_h + part;
-    cnt = d.part_c + part;
-    for (uint32_t e = tid; e < N; e += nt) {
-      hist[e] = 0.0;
-      cnt[e] = 0;
-    }
-  }
+  const ForwardScratch s = forward_scratch(d, smem, part);
   if (d.fp.smem_tables) {
     for (uint32_t j = tid; j < N; j += nt) {
-      tabs[j] = pv.mu_threshold[j];
-      tabs[N + j] = pv.mu_alias[j];
+      s.tabs[j] = pv.mu_threshold[j];
+      s.tabs[N + j] = pv.mu_alias[j];
     }
-    pv.mu_threshold = tabs;
-    pv.mu_alias = tabs + N;
+    pv.mu_threshold = s.tabs;
+    pv.mu_alias = s.tabs + N;
   }
   __syncthreads();
 
-  const uint64_t seed = d.seed[r];
-  const uint32_t step = static_cast<uint32_t>(d.step[r]);
-  const SampleMeta meta = draw_sample_meta(pv, seed, step, b);
-  const float* a = attention_col(d, uint64_t(r) * N + meta.k);
-  const float sc = d.scale[uint64_t(r) * N + meta.k];
-  uint16_t* tok = d.tokens + slot * T;
-  const uint32_t quads = (T + 3) / 4;
-  const uint32_t q0 = c * d.fp.chunk_quads;
-  const uint32_t q1 = min(quads, q0 + d.fp.chunk_quads);
-  const bool vec = (T & 3u) == 0;
-
-  if (mode == HistMode::private_hist) {
-    for (uint32_t q = q0 + tid; q < q1; q += nt) {
-      uint32_t x[4];
-      float av[4];
-      draw_token_block(pv, seed, step, b, q, x);
-      load4(a, 4 * q, T, vec, av);
-      store_tokens(tok, 4 * q, T, vec, x);
-#pragma unroll
-      for (int l = 0; l < 4; ++l)
-        if (4 * q + l < T) {
-          hist[x[l] * nt + tid] += static_cast<double>(av[l] * sc);
-          cnt[x[l] * nt + tid] += 1;
-        }
-    }
-    __syncthreads();
-    // Fixed-order reduction over threads: lane l of a warp sums threads l, l+32, ... of bin j,
-    // then the warp's shuffle tree adds the 32 lanes.
-    const uint32_t lane = tid & 31u;
-    for (uint32_t e = tid; e < N * 32; e += nt) {
-      const uint32_t j = e / 32;
-      double s = 0;
-      uint32_t cs = 0;
-      for (uint32_t i = lane; i < nt; i += 32) {
-        s += hist[j * nt + i];
-        cs += cnt[j * nt + i];
-      }
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) {
-        s += __shfl_xor_sync(kFull, s, off);
-        cs += __shfl_xor_sync(kFull, cs, off);
-      }
-      if (lane == 0) {
-        d.part_h[part + j] = s;
-        d.part_c[part + j] = cs;
-      }
-    }
+  ForwardRange fr;
+  fr.seed = d.seed[r];
+  fr.step = static_cast<uint32_t>(d.step[r]);
+  fr.b = b;
+  const SampleMeta meta = draw_sample_meta(pv, fr.seed, fr.step, b);
+  fr.a = attention_col(d, uint64_t(r) * N + meta.k);
+  fr.sc = d.scale[uint64_t(r) * N + meta.k];
+  fr.tok = d.tokens + slot * T;
+  fr.q0 = c * d.fp.chunk_quads;
+  fr.q1 = min((T + 3) / 4, fr.q0 + d.fp.chunk_quads);
+  fr.vec = (T & 3u) == 0;
+  if (d.fp.mode == HistMode::private_hist) {
+    private_hist_scatter(d, pv, fr, s, part);
     return;
   }
-
-  const uint32_t w = tid >> 5, lane = tid & 31u, nw = nt >> 5;
-  double* hw = mode == HistMode::warp ? hist + size_t(w) * N : hist;
-  double* st = stage + w * 32;
-  for (uint32_t base = q0 + w * 32; base < q1; base += nw * 32) {
-    const uint32_t q = base + lane;
-    const bool valid = q < q1;
-    uint32_t x[4] = {0, 0, 0, 0};
-    float av[4] = {0, 0, 0, 0};
-    if (valid) {
-      draw_token_block(pv, seed, step, b, q, x);
-      load4(a, 4 * q, T, vec, av);
-      store_tokens(tok, 4 * q, T, vec, x);
-    }
-#pragma unroll
-    for (int l = 0; l < 4; ++l) {
-      const bool ok = valid && 4 * q + l < T;
-      const uint32_t key = ok ? x[l] : kFull;
-      const uint32_t grp = __match_any_sync(kFull, key);
-      st[lane] = ok ? static_cast<double>(av[l] * sc) : 0.0;
-      __syncwarp();
-      if (ok && lane == uint32_t(__ffs(grp) - 1)) {
-        double s = 0;
-        for (uint32_t m = grp; m; m &= m - 1) s += st[__ffs(m) - 1];
-        hw[key] += s;
-        atomicAdd(&cnt[key], static_cast<uint32_t>(__popc(grp)));
-      }
-      __syncwarp();
-    }
-  }
-  if (mode == HistMode::global) return;  // the warp's histogram is the chunk partial itself
+  warp_hist_scatter(d, pv, fr, s);
+  if (d.fp.mode == HistMode::global) return;  // the warp's histogram is the chunk partial itself
   __syncthreads();
+  const uint32_t nw = nt >> 5;
   for (uint32_t j = tid; j < N; j += nt) {
-    double s = 0;
-    for (uint32_t i = 0; i < nw; ++i) s += hist[size_t(i) * N + j];
-    d.part_h[part + j] = s;
-    d.part_c[part + j] = cnt[j];
+    double sum = 0;
+    for (uint32_t i = 0; i < nw; ++i) sum += s.hist[size_t(i) * N + j];
+    d.part_h[part + j] = sum;
+    d.part_c[part + j] = s.cnt[j];
   }
 }
 
@@ -329,31 +366,36 @@ void setup_forward_attributes(const ForwardPlan& fp) {
   if (fp.smem_bytes > kForwardSmemLimit) throw std::logic_error("forward plan exceeds the shared-memory limit");
   static const cudaError_t set =
       cudaFuncSetAttribute(forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kForwardSmemLimit));
-  (void)set;
+  check_cuda(set, "cudaFuncSetAttribute(forward_kernel, max dynamic shared memory)");
 }
 
 void launch_forward(const DevPack& d, uint64_t samples, cudaStream_t stream) {
   if (samples == 0) return;
   forward_kernel<<<static_cast<unsigned>(samples * d.fp.chunks), d.fp.threads, d.fp.smem_bytes, stream>>>(d);
+  check_launch("forward_kernel");
 }
 
 void launch_sample_finish(const DevPack& d, uint64_t samples, cudaStream_t stream) {
   if (samples == 0) return;
   sample_finish_kernel<<<static_cast<unsigned>(samples), sample_threads(d.N), 0, stream>>>(d);
+  check_launch("sample_finish_kernel");
 }
 
 void launch_gemm_residual(const DevPack& d, uint64_t samples, cudaStream_t stream) {
   if (samples == 0) return;
   gemm_residual_kernel<<<ceil_div(samples, 256), 256, 0, stream>>>(d, samples);
+  check_launch("gemm_residual_kernel");
 }
 
 void launch_gemm_mean(const DevPack& d, uint64_t samples, cudaStream_t stream) {
   if (samples == 0) return;
   gemm_mean_kernel<<<ceil_div(samples * 32, 256), 256, 0, stream>>>(d, samples);
+  check_launch("gemm_mean_kernel");
 }
 
 void launch_run_reduce(const DevPack& d, cudaStream_t stream) {
   run_reduce_kernel<<<d.R, kReduceThreads, 0, stream>>>(d);
+  check_launch("run_reduce_kernel");
 }
 
 }  // namespace scb::cuda

@@ -10,7 +10,7 @@
 //    in the same pass (the next step's gradient terms), which the update pass does for A itself
 //    under linear attention.
 //  - It runs after the update pass and before finish_kernel, so a run whose step diverged (vbad
-//    or abad still set) keeps its previous attention, like the CPU; sampled runs refresh only the
+//    or abad still set) keeps its previous attention, like the CPU (step_verdict); sampled runs refresh only the
 //    columns some sample queried (the others' logits did not change).
 #include <cub/block/block_reduce.cuh>
 
@@ -32,7 +32,10 @@ __global__ void __launch_bounds__(kSoftmaxThreads) softmax_refresh_kernel(DevPac
   const uint64_t rk = uint64_t(r) * N + k;
   const bool pop = d.population != 0;
   if (!all) {
-    if (!run_live(d, r) || d.vbad[r] || d.abad[r]) return;
+    // The verdict of step_rules.hpp before finish_kernel takes it: softmax never renormalises,
+    // so a bad V or A is all that can stop the refresh.
+    if (!run_live(d, r)) return;
+    if (!step_verdict(run_stage(d, r), StepFaults{d.vbad[r] != 0, d.abad[r] != 0, false}).refresh_attention) return;
     if (!pop) {
       const uint32_t* start = d.col_start + uint64_t(r) * (N + 1);
       if (start[k + 1] == start[k]) return;  // no sample queried the column: w did not change
@@ -87,6 +90,7 @@ __global__ void __launch_bounds__(kSoftmaxThreads) softmax_refresh_kernel(DevPac
 void launch_softmax_refresh(const DevPack& d, bool all, cudaStream_t stream) {
   if (!d.softmax || d.R == 0) return;
   softmax_refresh_kernel<<<d.R * d.N, kSoftmaxThreads, 0, stream>>>(d, all);
+  check_launch("softmax_refresh_kernel");
 }
 
 }  // namespace scb::cuda

@@ -116,9 +116,7 @@ __global__ void population_v_kernel(DevPack d) {
               (delta - gamma) * d.vmu[uint64_t(r) * N + i] * mu[j];
   if (d.noise[r] > 0.0f) {
     const double sd = d.noise[r] / sqrt(static_cast<double>(d.batch[r]));
-    double z0, z1, z2, z3;
-    noise_block(d.seed[r], static_cast<uint32_t>(d.step[r]), 1, static_cast<uint32_t>(e >> 2), z0, z1, z2, z3);
-    dv += sd * pick4(static_cast<uint32_t>(e & 3u), z0, z1, z2, z3);
+    dv += sd * NoiseCursor(d.seed[r], static_cast<uint32_t>(d.step[r]), 1).at(e);
   }
   const double lr = static_cast<double>(d.lr_V[r]) * 1.0;
   const float v = static_cast<float>(x - lr * dv);
@@ -146,7 +144,7 @@ __global__ void __launch_bounds__(kUpdateThreads) population_noise_kernel(DevPac
     for (uint32_t j = 0; j < tp.quads_per_thread; ++j) {
       const uint32_t tq = t0 + 4 * (tid + j * kUpdateThreads);
       if (tq >= T) break;
-      NoiseCursor noise{seed, step};
+      NoiseCursor noise(seed, step);
 #pragma unroll
       for (uint32_t l = 0; l < 4; ++l)
         if (tq + l < T) sum += noise.at(uint64_t(k) * T + tq + l);
@@ -231,32 +229,39 @@ uint32_t grid_for(uint64_t n) { return static_cast<uint32_t>(std::min<uint64_t>(
 
 void launch_population_terms(const DevPack& d, cudaStream_t stream) {
   population_terms_kernel<<<d.R, kTermsThreads, 0, stream>>>(d);
+  check_launch("population_terms_kernel");
 }
 
 void launch_population_v(const DevPack& d, cudaStream_t stream) {
   const uint64_t n = uint64_t(d.R) * d.N * d.N;
   population_v_kernel<<<ceil_div(n, 256), 256, 0, stream>>>(d);
+  check_launch("population_v_kernel");
 }
 
 void launch_population_noise(const DevPack& d, cudaStream_t stream) {
   if (!d.noise_part) return;
   population_noise_kernel<<<static_cast<unsigned>(uint64_t(d.R) * d.tp.blocks_per_run()), kUpdateThreads, 0, stream>>>(d);
+  check_launch("population_noise_kernel");
 }
 
 void launch_column_stats(const DevPack& d, const uint32_t* runs, uint32_t count, ColumnStats* out, bool pstats,
                          cudaStream_t stream) {
   if (count == 0) return;
   column_stats_kernel<<<count * d.N, kStatsThreads, 0, stream>>>(d, runs, out, pstats);
+  check_launch("column_stats_kernel");
 }
 
 void launch_gather_v(const DevPack& d, const uint32_t* runs, uint32_t count, float* out, cudaStream_t stream) {
   if (count == 0) return;
   gather_v_kernel<<<grid_for(uint64_t(count) * d.N * d.N), 256, 0, stream>>>(d, runs, count, out);
+  check_launch("gather_v_kernel");
 }
 
 void launch_materialize(const DevPack& d, cudaStream_t stream) {
   materialize_kernel<<<grid_for(uint64_t(d.R) * d.N * d.T), 256, 0, stream>>>(d);
+  check_launch("materialize_kernel");
   reset_scale_kernel<<<grid_for(uint64_t(d.R) * d.N), 256, 0, stream>>>(d);
+  check_launch("reset_scale_kernel");
 }
 
 }  // namespace scb::cuda

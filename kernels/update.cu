@@ -17,8 +17,10 @@
 //    Softmax attention updates the logits in A with dl/dw = a (dl/da - adot), reading a from the
 //    attention cache; no threshold or renormalisation, and the cache and the population
 //    statistics are refreshed afterwards (softmax.cu).
-//  - finish_kernel: one block per run; reduces the per-tile sums in tile order, detects
-//    divergence like the CPU backend and advances the run's step counter.
+//  - finish_kernel: one block per run; reduces the per-tile sums in tile order and takes the
+//    end-of-step decisions of scb/core/step_rules.hpp (the CPU backend's step_finish calls the
+//    same functions): divergence whatever its cause, pending scales (all 1 for a diverged run),
+//    step, samples and diverged_step.
 #include <cub/block/block_reduce.cuh>
 
 #include "cuda_common.cuh"
@@ -89,177 +91,230 @@ __device__ __forceinline__ void store4(float* a, uint32_t t, uint32_t T, bool ve
   }
 }
 
-// Softmax is a template parameter: the linear-attention kernel carries none of its code.
+// What every column of one block's pass needs from its run, read once per block.
+struct ARun {
+  uint32_t r, tile;
+  bool pop, thresh, renorm, vec;
+  float lrA, tau, limit;
+  double invB, noise_sd;
+  uint64_t off, seed;
+  uint32_t step;
+  const uint32_t* start;    // sampled: the run's column starts
+  const uint32_t* samples;  // sampled: the run's samples grouped by column
+  const DevProblem* pr;
+};
+
+__device__ __forceinline__ ARun a_run(const DevPack& d, uint32_t r, uint32_t tile) {
+  ARun a;
+  a.r = r;
+  a.tile = tile;
+  a.pop = d.population != 0;
+  const StepStage stage = run_stage(d, r);
+  a.thresh = stage.threshold;
+  a.renorm = stage.renormalize;
+  a.vec = (d.T & 3u) == 0;
+  a.lrA = d.lr_A[r];
+  a.tau = d.lr_A[r] * d.lambda[r];
+  a.limit = d.limit[r];
+  const uint32_t B = d.batch[r];
+  a.invB = 1.0 / B;
+  a.noise_sd = a.pop && d.noise[r] > 0.0f ? d.noise[r] / sqrt(static_cast<double>(B)) : 0.0;
+  a.off = a.pop ? 0 : d.sample_offset[r];
+  a.seed = d.seed[r];
+  a.step = static_cast<uint32_t>(d.step[r]);
+  a.start = a.pop ? nullptr : d.col_start + uint64_t(r) * (d.N + 1);
+  a.samples = a.pop ? nullptr : d.col_samples + a.off;
+  a.pr = d.problems + d.problem_index[r];
+  return a;
+}
+
+// Sampled algorithms: the gradient at position t of a column, gathered from g over the samples
+// s0 .. s1 that queried it, in sample order.
 template <bool Softmax>
-__global__ void __launch_bounds__(kUpdateThreads) a_update_kernel(DevPack d) {
+__device__ __forceinline__ float sampled_grad(const DevPack& d, const ARun& ar, uint32_t s0, uint32_t s1,
+                                              const float* attn, double adot, uint32_t t) {
+  const uint32_t N = d.N, T = d.T;
+  double gs = 0;
+  for (uint32_t s = s0; s < s1; ++s) {
+    const uint64_t slot = ar.off + ar.samples[s];
+    gs += __ldg(d.g + slot * N + d.tokens[slot * T + t]);
+  }
+  const bool touched = s1 > s0;
+  if constexpr (Softmax)
+    return touched ? static_cast<float>(static_cast<double>(__ldg(attn + t)) * (gs * ar.invB - adot)) : 0.0f;
+  return touched ? static_cast<float>(gs * ar.invB) : 0.0f;
+}
+
+// Population: dA = base + slope a + spike q (+ noise) of one column.
+struct PopColumn {
+  double base = 0, slope = 0, spike = 0;
+  uint32_t qb = 0, qe = 0;  // the column's support entries
+};
+
+// The first support entry at or after tq (q_pos ascending).
+__device__ __forceinline__ uint32_t first_support_at(const uint32_t* q_pos, uint32_t qb, uint32_t qe, uint32_t tq) {
+  uint32_t qi = qb, hi = qe;
+  while (qi < hi) {
+    const uint32_t mid = (qi + hi) / 2;
+    if (q_pos[mid] < tq) qi = mid + 1;
+    else hi = mid;
+  }
+  return qi;
+}
+
+// The population gradient at position t (x: the attention there); qi walks the support, qw is
+// the weight of q at t (0 off the support).
+template <bool Softmax>
+__device__ __forceinline__ float population_grad(const ARun& ar, const PopColumn& pc, double x, double adot, uint64_t index,
+                                                 uint32_t t, uint32_t& qi, NoiseCursor& noise, double& qw) {
+  const uint32_t* q_pos = ar.pr->view.q_pos;
+  double gd = pc.base + pc.slope * x;
+  if (ar.noise_sd > 0) gd += ar.noise_sd * noise.at(index);
+  while (qi < pc.qe && q_pos[qi] < t) ++qi;
+  if (qi < pc.qe && q_pos[qi] == t) {
+    qw = ar.pr->q_w[qi];
+    gd += pc.spike * qw;
+  }
+  if constexpr (Softmax) gd = x * (gd - adot);  // the noise is noise on dL/da
+  return static_cast<float>(gd);
+}
+
+using AReduce = cub::BlockReduce<SumK<3>, kUpdateThreads>;
+
+// The block's tile of column k: gradient, update_attention, range check, and the column sums of
+// the tile (sum a; population also sum a^2 and q.a) for finish_kernel.
+template <bool Pop, bool Softmax>
+__device__ __forceinline__ void update_column(const DevPack& d, const ARun& ar, uint32_t k,
+                                              typename AReduce::TempStorage& reduce_tmp, uint32_t& bad) {
+  const uint32_t N = d.N, T = d.T, tid = threadIdx.x;
+  const uint64_t rk = uint64_t(ar.r) * N + k;
+  const float sc = d.scale[rk];
+  const uint32_t s0 = Pop ? 0 : ar.start[k], s1 = Pop ? 0 : ar.start[k + 1];
+  // An untouched column has zero gradient and zero mean: only the threshold or the
+  // renormalisation (or a pending scale) can change it.
+  if (!Pop && s1 == s0 && !ar.thresh && !ar.renorm && sc == 1.0f) return;
+  const AUpdateRule rule{ar.lrA, d.inv_mu[rk], d.col_mean[rk], ar.tau, ar.thresh};
+  float* col = d.A + rk * T;
+  // Softmax: col holds the logits w; dl/dw = a (dl/da - adot) with a from the cache.
+  const float* attn = Softmax ? d.attn + rk * T : nullptr;
+  const double adot = Softmax ? d.adot[rk] : 0.0;
+  PopColumn pc;
+  if constexpr (Pop) {
+    pc = PopColumn{d.pterm[rk * 3 + 0], d.pterm[rk * 3 + 1], d.pterm[rk * 3 + 2], ar.pr->view.q_ptr[k],
+                   ar.pr->view.q_ptr[k + 1]};
+  }
+  SumK<3> acc{{0.0, 0.0, 0.0}};
+  const uint32_t t0 = ar.tile * d.tp.tile_len;
+  for (uint32_t j = 0; j < d.tp.quads_per_thread; ++j) {
+    const uint32_t tq = t0 + 4 * (tid + j * kUpdateThreads);
+    if (tq >= T) break;
+    float av[4];
+    load4(col, tq, T, ar.vec, av);
+    uint32_t qi = Pop ? first_support_at(ar.pr->view.q_pos, pc.qb, pc.qe, tq) : pc.qb;
+    NoiseCursor noise(ar.seed, ar.step);
+#pragma unroll
+    for (int l = 0; l < 4; ++l) {
+      const uint32_t t = tq + l;
+      if (t < T) {
+        const float a = av[l] * sc;
+        double qw = 0;
+        float grad;
+        if constexpr (!Pop) {
+          grad = sampled_grad<Softmax>(d, ar, s0, s1, attn, adot, t);
+        } else {
+          const double x = Softmax ? static_cast<double>(__ldg(attn + t)) : static_cast<double>(a);  // attention
+          grad = population_grad<Softmax>(ar, pc, x, adot, uint64_t(k) * T + t, t, qi, noise, qw);
+        }
+        const float an = update_attention(a, grad, rule);
+        av[l] = an;
+        acc.v[0] += an;
+        if constexpr (Pop && !Softmax) {
+          acc.v[1] += static_cast<double>(an) * an;
+          acc.v[2] += qw * an;
+        }
+        bad |= !(fabsf(an) <= ar.limit);
+      }
+    }
+    store4(col, tq, T, ar.vec, av);
+  }
+  if (ar.renorm || (Pop && !Softmax)) {  // softmax: softmax_refresh_kernel reduces the statistics
+    const SumK<3> tot = AReduce(reduce_tmp).Reduce(acc, SumKOp<3>());
+    if (tid == 0) {
+      double* out = d.col_part + ((uint64_t(ar.r) * d.tp.tiles + ar.tile) * N + k) * 3;
+      out[0] = tot.v[0];
+      out[1] = tot.v[1];
+      out[2] = tot.v[2];
+    }
+    __syncthreads();
+  }
+}
+
+// Population mode and softmax attention are template parameters: each kernel carries only its own
+// path's code and registers (one kernel for both modes sat at ptxas's register limit). A step
+// whose V left the range still updates A: the run is judged at the end of the step, as on the CPU.
+// Blocks per SM the register budget must allow, i.e. at most 65536 / (128 x blocks) registers a
+// thread (sampled: 80, population: 128). Left to itself ptxas aims at an occupancy it can only
+// reach by spilling (the build forbids spills): measured with -Xptxas -v, the sampled kernels use
+// 72-80 registers, the population kernels 112-116 (sm_80, sm_90); a population budget of 96 spills.
+template <bool Pop>
+constexpr int kUpdateMinBlocks = Pop ? 4 : 6;
+
+template <bool Pop, bool Softmax>
+__global__ void __launch_bounds__(kUpdateThreads, kUpdateMinBlocks<Pop>) a_update_kernel(DevPack d) {
   const TilePlan& tp = d.tp;
   const uint32_t per_run = tp.tiles * tp.col_groups;
   const uint32_t r = blockIdx.x / per_run, rem = blockIdx.x % per_run;
   const uint32_t tile = rem % tp.tiles, group = rem / tp.tiles;
-  if (!run_live(d, r) || d.vbad[r]) return;
-  const uint32_t N = d.N, T = d.T, tid = threadIdx.x;
-  const bool pop = d.population != 0;
-  constexpr bool softmax = Softmax;
-  const bool thresh = run_thresholding(d, r), renorm = run_renormalizing(d, r);
-  const uint32_t k0 = group * tp.col_group, k1 = min(N, k0 + tp.col_group);
-  const uint32_t t0 = tile * tp.tile_len;
-  const float lrA = d.lr_A[r], tau = d.lr_A[r] * d.lambda[r], limit = d.limit[r];
-  const uint32_t B = d.batch[r];
-  const double invB = 1.0 / B;
-  const uint64_t off = pop ? 0 : d.sample_offset[r];
-  const uint32_t* start = pop ? nullptr : d.col_start + uint64_t(r) * (N + 1);
-  const uint32_t* samples = pop ? nullptr : d.col_samples + off;
-  const double noise_sd = pop && d.noise[r] > 0.0f ? d.noise[r] / sqrt(static_cast<double>(B)) : 0.0;
-  const uint64_t seed = d.seed[r];
-  const uint32_t step = static_cast<uint32_t>(d.step[r]);
-  const DevProblem& pr = d.problems[d.problem_index[r]];
-  const bool vec = (T & 3u) == 0;
-
-  using Reduce = cub::BlockReduce<SumK<3>, kUpdateThreads>;
-  __shared__ typename Reduce::TempStorage reduce_tmp;
+  if (!run_live(d, r)) return;
+  const ARun ar = a_run(d, r, tile);
+  const uint32_t k0 = group * tp.col_group, k1 = min(d.N, k0 + tp.col_group);
+  __shared__ typename AReduce::TempStorage reduce_tmp;
   uint32_t bad = 0;
-
-  for (uint32_t k = k0; k < k1; ++k) {
-    const uint64_t rk = uint64_t(r) * N + k;
-    const float sc = d.scale[rk];
-    const uint32_t s0 = pop ? 0 : start[k], s1 = pop ? 0 : start[k + 1];
-    const bool touched = s1 > s0;
-    // An untouched column has zero gradient and zero mean: only the threshold or the
-    // renormalisation (or a pending scale) can change it.
-    if (!pop && !touched && !thresh && !renorm && sc == 1.0f) continue;
-    const AUpdateRule rule{lrA, d.inv_mu[rk], d.col_mean[rk], tau, thresh};
-    float* col = d.A + rk * T;
-    // Softmax: col holds the logits w; dl/dw = a (dl/da - adot) with a from the cache.
-    const float* attn = softmax ? d.attn + rk * T : nullptr;
-    const double adot = softmax ? d.adot[rk] : 0.0;
-    double base = 0, slope = 0, spike = 0;
-    uint32_t qb = 0, qe = 0;
-    if (pop) {
-      base = d.pterm[rk * 3 + 0];
-      slope = d.pterm[rk * 3 + 1];
-      spike = d.pterm[rk * 3 + 2];
-      qb = pr.view.q_ptr[k];
-      qe = pr.view.q_ptr[k + 1];
-    }
-    SumK<3> acc{{0.0, 0.0, 0.0}};
-    for (uint32_t j = 0; j < tp.quads_per_thread; ++j) {
-      const uint32_t tq = t0 + 4 * (tid + j * kUpdateThreads);
-      if (tq >= T) break;
-      float av[4];
-      load4(col, tq, T, vec, av);
-      // Population: first support entry at or after tq (q_pos ascending).
-      uint32_t qi = qb;
-      if (pop) {
-        uint32_t hi = qe;
-        while (qi < hi) {
-          const uint32_t mid = (qi + hi) / 2;
-          if (pr.view.q_pos[mid] < tq) qi = mid + 1;
-          else hi = mid;
-        }
-      }
-      NoiseCursor noise{seed, step};
-#pragma unroll
-      for (int l = 0; l < 4; ++l) {
-        const uint32_t t = tq + l;
-        if (t < T) {
-          const float a = av[l] * sc;
-          float grad;
-          double qw = 0;
-          if (!pop) {
-            double gs = 0;
-            for (uint32_t s = s0; s < s1; ++s) {
-              const uint64_t slot = off + samples[s];
-              gs += __ldg(d.g + slot * N + d.tokens[slot * T + t]);
-            }
-            if constexpr (Softmax)
-              grad = touched ? static_cast<float>(static_cast<double>(__ldg(attn + t)) * (gs * invB - adot)) : 0.0f;
-            else
-              grad = touched ? static_cast<float>(gs * invB) : 0.0f;
-          } else {
-            const double x = Softmax ? static_cast<double>(__ldg(attn + t)) : static_cast<double>(a);  // attention
-            double gd = base + slope * x;
-            if (noise_sd > 0) gd += noise_sd * noise.at(uint64_t(k) * T + t);
-            while (qi < qe && pr.view.q_pos[qi] < t) ++qi;
-            if (qi < qe && pr.view.q_pos[qi] == t) {
-              qw = pr.q_w[qi];
-              gd += spike * qw;
-            }
-            if constexpr (Softmax) gd = x * (gd - adot);  // the noise is noise on dL/da
-            grad = static_cast<float>(gd);
-          }
-          const float an = update_attention(a, grad, rule);
-          av[l] = an;
-          acc.v[0] += an;
-          if (pop && !softmax) {
-            acc.v[1] += static_cast<double>(an) * an;
-            acc.v[2] += qw * an;
-          }
-          bad |= !(fabsf(an) <= limit);
-        }
-      }
-      store4(col, tq, T, vec, av);
-    }
-    if (renorm || (pop && !softmax)) {  // softmax: softmax_refresh_kernel reduces the statistics
-      const SumK<3> tot = Reduce(reduce_tmp).Reduce(acc, SumKOp<3>());
-      if (tid == 0) {
-        double* out = d.col_part + ((uint64_t(r) * tp.tiles + tile) * N + k) * 3;
-        out[0] = tot.v[0];
-        out[1] = tot.v[1];
-        out[2] = tot.v[2];
-      }
-      __syncthreads();
-    }
-  }
+  for (uint32_t k = k0; k < k1; ++k) update_column<Pop, Softmax>(d, ar, k, reduce_tmp, bad);
   if (bad) d.abad[r] = 1;
 }
 
 constexpr uint32_t kFinishThreads = 128;
 
+// The column sums of run r's column k over the tiles, in tile order (sum a, sum a^2, q.a).
+__device__ __forceinline__ void column_sums(const DevPack& d, uint32_t r, uint32_t k, double& s0, double& s1,
+                                            double& s2) {
+  s0 = s1 = s2 = 0;
+  for (uint32_t tl = 0; tl < d.tp.tiles; ++tl) {
+    const double* p = d.col_part + ((uint64_t(r) * d.tp.tiles + tl) * d.N + k) * 3;
+    s0 += p[0];
+    s1 += p[1];
+    s2 += p[2];
+  }
+}
+
+// One block per run: the decisions of step_rules.hpp (the CPU's step_finish makes the same ones)
+// from the run's flags and column sums, then the pending scales, the population statistics of
+// the next step and the counters.
 __global__ void __launch_bounds__(kFinishThreads) finish_kernel(DevPack d) {
   const uint32_t r = blockIdx.x, tid = threadIdx.x;
   const bool live = run_live(d, r);
-  const bool vbad = d.vbad[r] != 0;
-  bool bad = d.abad[r] != 0;
-  const bool renorm = run_renormalizing(d, r);
-  __shared__ uint32_t first_bad;
-  if (tid == 0) first_bad = d.N;
+  const StepStage stage = run_stage(d, r);
+  const bool vbad = d.vbad[r] != 0, abad = d.abad[r] != 0;
+  __shared__ uint32_t drained;
+  if (tid == 0) drained = 0;
   __syncthreads();  // every thread has read the run's state before thread 0 changes it
   if (!live) return;
-  if (vbad) {  // V diverged: A was not updated and the step does not count (as on the CPU)
-    if (tid == 0) {
-      d.status[r] = kDiverged;
-      d.diverged_step[r] = d.step[r];
-      d.vbad[r] = 0;
-      d.abad[r] = 0;
-    }
-    return;
-  }
-  const uint32_t N = d.N, tiles = d.tp.tiles;
+  const uint32_t N = d.N;
   const bool pop = d.population != 0 && d.softmax == 0;  // softmax: the refresh wrote pstats
-  const bool sums = renorm || pop;
-  auto column_sums = [&](uint32_t k, double& s0, double& s1, double& s2) {
-    s0 = s1 = s2 = 0;
-    for (uint32_t tl = 0; tl < tiles; ++tl) {
-      const double* p = d.col_part + ((uint64_t(r) * tiles + tl) * N + k) * 3;
-      s0 += p[0];
-      s1 += p[1];
-      s2 += p[2];
-    }
-  };
-  if (renorm && !bad)
+  double s0, s1, s2;
+  if (column_sums_decide(stage, vbad, abad))
     for (uint32_t k = tid; k < N; k += kFinishThreads) {
-      double s0, s1, s2;
-      column_sums(k, s0, s1, s2);
-      if (!(s0 > 0) || !isfinite(s0)) atomicMin(&first_bad, k);
+      column_sums(d, r, k, s0, s1, s2);
+      if (column_drained(s0)) atomicOr(&drained, 1u);
     }
   __syncthreads();
-  const uint32_t fb = first_bad;
+  const StepVerdict verdict = step_verdict(stage, StepFaults{vbad, abad, drained != 0});
   for (uint32_t k = tid; k < N; k += kFinishThreads) {
     const uint64_t rk = uint64_t(r) * N + k;
-    double s0 = 0, s1 = 0, s2 = 0;
-    if (sums) column_sums(k, s0, s1, s2);
-    float sc = 1.0f;
-    if (renorm && !bad && k < fb) sc = static_cast<float>(1.0 / s0);
+    s0 = s1 = s2 = 0;
+    if (stage.renormalize || pop) column_sums(d, r, k, s0, s1, s2);
+    const float sc = pending_scale(verdict, s0);
     d.scale[rk] = sc;
     if (pop) {
       const double s = sc;
@@ -268,13 +323,14 @@ __global__ void __launch_bounds__(kFinishThreads) finish_kernel(DevPack d) {
       d.pstats[rk * 3 + 2] = s2 * s;
     }
   }
-  if (renorm && !bad && fb < N) bad = true;  // a column drained to a non-positive sum
   if (tid == 0) {
-    d.step[r] += 1;
-    if (bad) {
-      d.status[r] = kDiverged;
-      d.diverged_step[r] = d.step[r];
-    }
+    const RunCounters c = count_step(RunCounters{d.step[r], d.samples[r], d.diverged_step[r], d.status[r] == kDiverged},
+                                     d.batch[r], verdict.diverged);
+    d.step[r] = c.step;
+    d.samples[r] = c.samples;
+    d.diverged_step[r] = c.diverged_step;
+    if (c.diverged) d.status[r] = kDiverged;
+    d.vbad[r] = 0;
     d.abad[r] = 0;
   }
 }
@@ -284,26 +340,36 @@ __global__ void __launch_bounds__(kFinishThreads) finish_kernel(DevPack d) {
 void launch_v_to_double(const DevPack& d, cudaStream_t stream) {
   const uint64_t n = uint64_t(d.R) * d.N * d.N;
   v_to_double_kernel<<<std::min<uint32_t>(ceil_div(n, 256), 65535), 256, 0, stream>>>(d);
+  check_launch("v_to_double_kernel");
 }
 
 void launch_dv_update(const DevPack& d, cudaStream_t stream) {
   const uint32_t tpd = ceil_div(d.N, kDvTile);
   dv_update_kernel<<<d.R * tpd * tpd, kDvTile * kDvTile, 0, stream>>>(d);
+  check_launch("dv_update_kernel");
 }
 
 void launch_v_update_from_dv(const DevPack& d, cudaStream_t stream) {
   const uint64_t n = uint64_t(d.R) * d.N * d.N;
   v_update_from_dv_kernel<<<ceil_div(n, 256), 256, 0, stream>>>(d);
+  check_launch("v_update_from_dv_kernel");
 }
 
 void launch_a_update(const DevPack& d, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(uint64_t(d.R) * d.tp.blocks_per_run());
-  if (d.softmax) a_update_kernel<true><<<blocks, kUpdateThreads, 0, stream>>>(d);
-  else a_update_kernel<false><<<blocks, kUpdateThreads, 0, stream>>>(d);
+  if (d.population) {
+    if (d.softmax) a_update_kernel<true, true><<<blocks, kUpdateThreads, 0, stream>>>(d);
+    else a_update_kernel<true, false><<<blocks, kUpdateThreads, 0, stream>>>(d);
+  } else {
+    if (d.softmax) a_update_kernel<false, true><<<blocks, kUpdateThreads, 0, stream>>>(d);
+    else a_update_kernel<false, false><<<blocks, kUpdateThreads, 0, stream>>>(d);
+  }
+  check_launch("a_update_kernel");
 }
 
 void launch_finish(const DevPack& d, cudaStream_t stream) {
   finish_kernel<<<d.R, kFinishThreads, 0, stream>>>(d);
+  check_launch("finish_kernel");
 }
 
 }  // namespace scb::cuda

@@ -132,6 +132,32 @@ SCB_HD double gradient_noise(uint64_t seed, uint32_t step, uint32_t matrix, uint
   return z[index & 3u];
 }
 
+// The gradient noise of matrix `matrix` along a walk over increasing coordinates (A: k*T + t,
+// V: i*N + j): the Philox block of four is regenerated only when the index enters a new one (a
+// run of four positions spans two blocks when T % 4 != 0). The block is held as four scalars,
+// not an array: indexed at run time an array would live in local memory on the device.
+struct NoiseCursor {
+  SCB_HD NoiseCursor(uint64_t seed_, uint32_t step_, uint32_t matrix_ = 0) : seed(seed_), step(step_), matrix(matrix_) {}
+  SCB_HD double at(uint64_t index) {
+    if ((index >> 2) != cached) {
+      cached = index >> 2;
+      double z[4];
+      gradient_noise_block(seed, step, matrix, static_cast<uint32_t>(cached), z);
+      z0 = z[0];
+      z1 = z[1];
+      z2 = z[2];
+      z3 = z[3];
+    }
+    const uint32_t lane = static_cast<uint32_t>(index & 3u);
+    return lane == 0 ? z0 : (lane == 1 ? z1 : (lane == 2 ? z2 : z3));
+  }
+
+  uint64_t seed;
+  uint32_t step, matrix;
+  uint64_t cached = ~uint64_t{0};
+  double z0 = 0, z1 = 0, z2 = 0, z3 = 0;
+};
+
 }  // namespace scb
 
 namespace scb {

@@ -1,0 +1,101 @@
+#pragma once
+// The CPU backend's state over an attached RunPack and the phases of one step, each a named unit
+// over that state (private to src/cpu). The backend (cpu_backend.cpp) schedules them over
+// threads; the per-element math stays in scb/core/model.hpp and scb/cpu/cpu_kernels.hpp, and the
+// end-of-step decisions in scb/core/step_rules.hpp (shared with the CUDA kernels).
+//   phase_forward.cpp   1. per (run, sample): tokens, h = X a^(k), counts, r = V h - e_{x_o},
+//                          g = V^T r; the tokens are kept compactly (uint16) for phase 3
+//   phase_v_update.cpp  2. per run: dV (R H^T / B in sample order, or the population terms and
+//                          their noise), the projection means per column, the V update
+//   phase_a_update.cpp  3. per (run, block of positions): gather the A-gradient, fused update;
+//                          per (run, untouched column): the streamed shrink pass
+//   step_finish.cpp     4. per run: renormalisation, divergence, counters
+// Every phase keeps a floating-point order that depends on nothing but the data, so the thread
+// count never changes a result.
+#include <cstdint>
+#include <vector>
+
+#include "scb/core/model.hpp"
+#include "scb/core/population.hpp"
+#include "scb/core/runpack.hpp"
+#include "scb/core/step_rules.hpp"
+#include "scb/cpu/cpu_kernels.hpp"
+
+namespace scb::cpu {
+
+// From this N on the residual reads a transposed copy of V (vectorised; the same bits).
+constexpr uint32_t kVtMinN = 32;
+constexpr uint32_t kBlock = kTileLength;  // positions per phase-3 tile: N x 64 doubles stay in cache
+
+struct RunScratch {
+  std::vector<uint16_t> tokens;   // B x T
+  std::vector<double> h, r, g;    // B x N each
+  std::vector<uint32_t> counts;   // B x N
+  std::vector<uint32_t> k;        // B query tokens
+  std::vector<double> m;          // B: (1/T) sum_j g_j c_j, the sample's projection mean
+  std::vector<double> hg;         // B: h.g (softmax: a . dl/da of the sample)
+  std::vector<float> attn;        // softmax: N x T attention softmax(w), by columns
+  std::vector<double> col_hg;     // softmax: per column, sum over its samples of h.g / B
+  std::vector<float> col_mean;    // N
+  std::vector<double> mean_sum;   // N: per column, the sum of its samples' projection means
+  std::vector<float> inv_mu;      // N
+  std::vector<uint32_t> touched;  // columns some sample queried this step
+  std::vector<uint8_t> is_touched;  // N: 1 for the columns in `touched`
+  std::vector<uint8_t> col_bad;   // N: an untouched column left the finite/limit range
+  std::vector<double> col_sum;    // blocks x N partial column sums (renormalisation)
+  std::vector<double> col_total;  // N: the column sums, reduced in block order
+  std::vector<float> scale;       // N: pending renormalisation of each column (sampled algorithms)
+  std::vector<uint8_t> zero_tiles;  // N x blocks (by column): tile all +0 (sampled, linear attention)
+  bool scaled = false;            // whether `scale` is pending: A's true value is A * scale
+  std::vector<uint8_t> bad;       // blocks: a parameter left the finite/limit range
+  std::vector<double> dV;         // N x N
+  std::vector<float> VT;          // N x N: V transposed, for the residual (sampled, N >= kVtMinN)
+  bool v_bad = false;             // V left the finite/limit range this step
+  std::vector<double> noise_sum;  // population + noise + projection: blocks x N noise sums
+  AttentionGradientTerms pop;     // population mode
+};
+
+struct CpuState {
+  RunPack* pack = nullptr;
+  uint32_t nblocks = 0;
+  uint32_t row = 0;  // stride of the per-sample rows h, r, g, counts
+  std::vector<RunScratch> runs;
+  std::vector<double> tiles;  // per thread: N x kBlock gathered gradient of phase 3
+
+  bool softmax() const { return pack->attention == Attention::softmax; }
+  bool sampled() const { return pack->algorithm != Algorithm::population; }
+  // The attention a^(k) the model applies: A itself, or softmax of the logits in A.
+  const float* attention(size_t r) const { return softmax() ? runs[r].attn.data() : pack->A_of(r); }
+  StepStage stage(size_t r) const {
+    const RunPack& p = *pack;
+    return step_stage(p.algorithm == Algorithm::sgd, softmax(), p.step[r], p.stage1_steps[r], p.lambda[r],
+                      p.renormalize[r] != 0);
+  }
+  // The A update rule of column k of run r this step.
+  AUpdateRule a_rule(size_t r, uint32_t k, bool threshold) const {
+    const RunPack& p = *pack;
+    const RunScratch& s = runs[r];
+    return AUpdateRule{static_cast<float>(p.lr_A[r]), s.inv_mu[k], s.col_mean[k],
+                       static_cast<float>(p.lr_A[r] * p.lambda[r]), threshold};
+  }
+};
+
+// Shared helpers (cpu_backend.cpp).
+void apply_pending_scale(CpuState& st, size_t r);  // A = A * scale, column by column
+void refresh_attention(CpuState& st, size_t r, uint32_t k);
+void transpose_v(CpuState& st, size_t r);
+
+// 1. phase_forward.cpp
+void forward(CpuState& st, uint32_t r, uint32_t b);
+// 2. phase_v_update.cpp
+void reduce_and_update_v(CpuState& st, size_t r);
+void population_v_update(CpuState& st, size_t r);
+void sum_noise_block(CpuState& st, uint32_t r, uint32_t blk);
+void add_noise_means(CpuState& st, size_t r);
+// 3. phase_a_update.cpp (tile: the calling thread's N x kBlock gather buffer)
+void update_a_block(CpuState& st, uint32_t r, uint32_t blk, double* tile);
+void update_untouched_column(CpuState& st, uint32_t r, uint32_t k);
+// 4. step_finish.cpp
+void finish_step(CpuState& st, size_t r);
+
+}  // namespace scb::cpu

@@ -1,0 +1,119 @@
+// Phase 2 of a CPU step, one run at a time: the V gradient and the projection means per column,
+// then the V update with its range check (acted on in step_finish.cpp, so every cause of
+// divergence is recorded alike). Sampled algorithms reduce the samples of phase 1 in sample
+// order; population mode forms the exact gradient terms, adds the regenerated Gaussian noise,
+// and with noise and projection joins the noise's column means to the exact ones (SPEC 5
+// projects the noisy gradient): sum_noise_block per (run, block of positions), add_noise_means
+// per run.
+#include <algorithm>
+#include <cmath>
+
+#include "cpu_phases.hpp"
+
+namespace scb::cpu {
+
+namespace {
+
+void apply_v_update(CpuState& st, size_t r, double scale) {
+  RunPack& p = *st.pack;
+  RunScratch& s = st.runs[r];
+  float* V = p.V_of(r);
+  const double lr = p.lr_V[r] * scale;
+  bool bad = false;
+  for (size_t e = 0; e < s.dV.size(); ++e) {
+    V[e] = static_cast<float>(V[e] - lr * s.dV[e]);
+    bad |= !(std::fabs(V[e]) <= p.divergence_limit[r]);
+  }
+  s.v_bad = bad;
+  if (!s.VT.empty()) transpose_v(st, r);
+}
+
+// dV = R H^T (unscaled) in sample order.
+void sum_dv(CpuState& st, size_t r) {
+  RunScratch& s = st.runs[r];
+  const uint32_t N = st.pack->N, B = st.pack->batch_size[r];
+  std::fill(s.dV.begin(), s.dV.end(), 0.0);
+  double* dV = s.dV.data();
+  for (uint32_t b = 0; b < B; ++b) {
+    const double* rr = s.r.data() + size_t(b) * st.row;
+    const double* h = s.h.data() + size_t(b) * st.row;
+    for (uint32_t i = 0; i < N; ++i) {
+      const double ri = rr[i];  // a local: dV and rr are both double*, so rr[i] could alias
+      for (uint32_t j = 0; j < N; ++j) dV[size_t(i) * N + j] += ri * h[j];
+    }
+  }
+}
+
+}  // namespace
+
+void reduce_and_update_v(CpuState& st, size_t r) {
+  RunPack& p = *st.pack;
+  RunScratch& s = st.runs[r];
+  const uint32_t N = p.N, B = p.batch_size[r];
+  sum_dv(st, r);
+  // Scratch of the run, not allocated here: a step allocates nothing.
+  std::vector<double>& mean = s.mean_sum;
+  std::vector<uint8_t>& hit = s.is_touched;
+  std::fill(mean.begin(), mean.end(), 0.0);
+  std::fill(hit.begin(), hit.end(), uint8_t{0});
+  for (uint32_t b = 0; b < B; ++b) {
+    mean[s.k[b]] += s.m[b];
+    hit[s.k[b]] = 1;
+  }
+  if (st.softmax()) {
+    std::fill(s.col_hg.begin(), s.col_hg.end(), 0.0);
+    for (uint32_t b = 0; b < B; ++b) s.col_hg[s.k[b]] += s.hg[b];
+    for (double& x : s.col_hg) x /= B;
+    std::fill(mean.begin(), mean.end(), 0.0);  // the logit gradient has zero mean already
+  }
+  s.touched.clear();
+  for (uint32_t k = 0; k < N; ++k) {
+    s.col_mean[k] = p.project[r] ? static_cast<float>(mean[k] / B) : 0.0f;
+    if (hit[k]) s.touched.push_back(k);
+  }
+  apply_v_update(st, r, 1.0 / B);
+}
+
+void population_v_update(CpuState& st, size_t r) {
+  RunPack& p = *st.pack;
+  RunScratch& s = st.runs[r];
+  const uint32_t N = p.N;
+  s.pop = population_gradient_terms(p.problem(r), p.V_of(r), st.attention(r), s.dV.data());
+  if (p.noise[r] > 0) {
+    const double sd = p.noise[r] / std::sqrt(double(p.batch_size[r]));
+    NoiseCursor noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 1);
+    for (size_t e = 0; e < size_t(N) * N; ++e) s.dV[e] += sd * noise.at(e);
+  }
+  for (uint32_t k = 0; k < N; ++k)
+    s.col_mean[k] = p.project[r] && !st.softmax() ? static_cast<float>(s.pop.mean[k]) : 0.0f;
+  apply_v_update(st, r, 1.0);
+}
+
+// The noise of positions [blk*64, blk*64+64) of every column, summed per column (the same draws
+// update_a_block adds, regenerated rather than stored).
+void sum_noise_block(CpuState& st, uint32_t r, uint32_t blk) {
+  const RunPack& p = *st.pack;
+  RunScratch& s = st.runs[r];
+  const uint32_t N = p.N, T = p.T;
+  const uint32_t t0 = blk * kBlock, t1 = std::min(T, t0 + kBlock);
+  for (uint32_t k = 0; k < N; ++k) {
+    NoiseCursor noise(p.seed[r], static_cast<uint32_t>(p.step[r]));
+    double sum = 0;
+    for (uint32_t t = t0; t < t1; ++t) sum += noise.at(uint64_t(k) * T + t);
+    s.noise_sum[size_t(blk) * N + k] = sum;
+  }
+}
+
+void add_noise_means(CpuState& st, size_t r) {
+  const RunPack& p = *st.pack;
+  RunScratch& s = st.runs[r];
+  const uint32_t N = p.N, T = p.T;
+  const double sd = p.noise[r] / std::sqrt(double(p.batch_size[r]));
+  for (uint32_t k = 0; k < N; ++k) {
+    double sum = 0;
+    for (uint32_t blk = 0; blk < st.nblocks; ++blk) sum += s.noise_sum[size_t(blk) * N + k];
+    s.col_mean[k] = static_cast<float>(s.pop.mean[k] + sd * sum / T);
+  }
+}
+
+}  // namespace scb::cpu
