@@ -38,10 +38,11 @@ using Clock = std::chrono::steady_clock;
 constexpr uint32_t kBatch = 64;
 constexpr double kMaxParams = 2e9;      // larger packs take too long to initialise on the host
 constexpr double kCpuMaxTokens = 2e8;   // sample-tokens per step beyond which the CPU is not timed
-// Conservative rates for predicting a case's wall time (host fill, GPU and 16-core CPU steps).
+// Conservative costs for predicting a case's wall time: host fill per parameter; a step's token
+// work, per-sample dense products (~N^2) and pass over A, on the GPU and on a 16-core CPU.
 constexpr double kHostSecondsPerParam = 3e-9;
-constexpr double kGpuTokensPerSecond = 1e10;
-constexpr double kCpuTokensPerSecond = 5e8;
+constexpr double kGpuTokensPerSecond = 1e10, kGpuSecondsPerParam = 1e-11;
+constexpr double kCpuTokensPerSecond = 5e8, kCpuSecondsPerSampleN2 = 1e-10, kCpuSecondsPerParam = 1e-9;
 
 const char* kUsage =
     "usage: scb_gpu_bench [--json PATH] [--budget SECONDS] [--N LIST] [--T LIST] [--runs LIST] [--no-cpu]\n"
@@ -145,9 +146,11 @@ struct Case {
   bool times_cpu(bool cpu) const { return cpu && tokens_per_step() <= kCpuMaxTokens && gemm == cuda::GemmMode::automatic; }
   // Predicted wall seconds: host packs, upload, GPU warm-up plus >= 0.3 s, CPU warm-up plus 1-3 steps.
   double predicted_seconds(bool cpu) const {
-    const double gpu_step = tokens_per_step() / kGpuTokensPerSecond;
+    const double gpu_step = tokens_per_step() / kGpuTokensPerSecond + params() * kGpuSecondsPerParam;
     double s = params() * kHostSecondsPerParam + std::max(0.3 + gpu_step, 4 * gpu_step) + 1e-4 * R;
-    if (times_cpu(cpu)) s += params() * kHostSecondsPerParam + 4 * tokens_per_step() / kCpuTokensPerSecond;
+    const double cpu_step = tokens_per_step() / kCpuTokensPerSecond +
+                            double(R) * kBatch * N * N * kCpuSecondsPerSampleN2 + params() * kCpuSecondsPerParam;
+    if (times_cpu(cpu)) s += params() * kHostSecondsPerParam + 4 * cpu_step;
     return s;
   }
 };
