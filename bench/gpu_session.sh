@@ -15,7 +15,8 @@
 #  - without a visible GPU (this script also runs on a CPU machine) the GPU steps are skipped
 #    with a message and the CPU-side steps still run.
 # Usage: [OUT=DIR] bash gpu_bundle/gpu_session.sh [BUNDLE]   (default OUT: ./gpu_session_out)
-# env: SCB_SESSION_SECONDS (470), PYTHON (python3), SCB_CUBLAS_DIR (a folder with libcublas.so.13).
+# env: SCB_SESSION_SECONDS (470), SCB_REBUILD_SECONDS (300), PYTHON (python3), SCB_CUBLAS_DIR (a
+# folder with libcublas.so.13).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -125,7 +126,7 @@ probe() { "$1/scb" --help > /dev/null && "$1/scb_tests" --gtest_list_tests > /de
 export -f probe
 if ! run_step "carried binaries start" 30 "$LOG" bash -c 'probe "$0"' "$BIN"; then
   ldd "$BIN/scb" >> "$LOG" 2>&1
-  if run_step "fallback rebuild" 300 "$LOG" env JOBS="$(nproc)" "$BUNDLE/build.sh" "$BUNDLE" "$WORK/rebuild" &&
+  if run_step "fallback rebuild" "${SCB_REBUILD_SECONDS:-300}" "$LOG" env JOBS="$(nproc)" "$BUNDLE/build.sh" "$BUNDLE" "$WORK/rebuild" &&
     run_step "rebuilt binaries start" 30 "$LOG" bash -c 'probe "$0"' "$WORK/rebuild/bin"; then
     BIN=$WORK/rebuild/bin
   fi

@@ -1,11 +1,8 @@
-# fmt for a GPU bundle (bench/gpu_bundle.sh): header-only, from the headers carried in
-# <bundle>/deps/include, so the binaries need no libfmt.so and a machine without libfmt-dev can
-# rebuild. Defines fmt::fmt (what the project links) and fmt::fmt-header-only.
-if(NOT TARGET fmt::fmt-header-only)
-  add_library(fmt::fmt-header-only INTERFACE IMPORTED)
-  set_target_properties(fmt::fmt-header-only PROPERTIES
-    INTERFACE_INCLUDE_DIRECTORIES "${CMAKE_CURRENT_LIST_DIR}/../../include"
-    INTERFACE_COMPILE_DEFINITIONS "FMT_HEADER_ONLY=1")
+# fmt for a GPU bundle: header-only mode from the headers carried in <bundle>/deps/include, so
+# the binaries need no libfmt.so. fmt::fmt (what the project links) and fmt::fmt-header-only.
+include("${CMAKE_CURRENT_LIST_DIR}/../header_only.cmake")
+scb_bundle_header_only(fmt::fmt-header-only FMT_HEADER_ONLY=1)
+if(NOT TARGET fmt::fmt)
   add_library(fmt::fmt INTERFACE IMPORTED)
   set_target_properties(fmt::fmt PROPERTIES INTERFACE_LINK_LIBRARIES fmt::fmt-header-only)
 endif()
