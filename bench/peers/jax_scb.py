@@ -75,7 +75,7 @@ def make_problem(N, T, Q, rng):
 
 
 def make_step(N, T, B, Q, P, mu, q_pos, d):
-    """The jitted pack step: (V (R,N,N), A (R,N,T), keys (R,2), tau (R,), proximal) -> (V, A)."""
+    """The jitted pack step: (V (R,N,N), A (R,N,T), key, tau (R,1,1), proximal) -> (V, A, key)."""
     mu32 = jnp.asarray(mu, jnp.float32)
     mu_cdf = jnp.cumsum(mu32)
     P_cdf = jnp.cumsum(jnp.asarray(P.T, jnp.float32), axis=1)  # row j: CDF of column P[:, j]
