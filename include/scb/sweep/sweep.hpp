@@ -16,78 +16,12 @@
 
 #include "scb/core/backend.hpp"
 #include "scb/core/config.hpp"
+#include "scb/sweep/expand.hpp"
+#include "scb/sweep/run_id.hpp"
+#include "scb/sweep/shard.hpp"
+#include "scb/sweep/validate.hpp"
 
 namespace scb {
-
-// ---------------------------------------------------------------------------------------
-// Expansion
-
-struct SweepAxis {
-  std::string name;                   // dotted config key
-  std::vector<nlohmann::json> values;
-  bool zip = false;                   // false: a grid axis
-};
-
-struct SweepRun {
-  size_t index = 0;                   // position in the full expansion
-  std::string run_id;                 // run_id_of(config.resolved)
-  std::vector<nlohmann::json> axis_values;  // one per Sweep::axes entry
-  uint32_t replicate = 0;
-  Config config;
-};
-
-struct Sweep {
-  std::filesystem::path file;         // the sweep file (absolute), empty when built from a document
-  nlohmann::ordered_json document;    // the sweep file as read (key order kept)
-  nlohmann::json base;                // the base config document (loaded when given as a path)
-  nlohmann::json resolved_base;       // the base with defaults filled in
-  std::filesystem::path base_dir;     // relative paths in configs resolve against it
-  std::vector<SweepAxis> axes;        // grid axes (file order), then zip axes
-  size_t grid_points = 1, zip_length = 1;
-  uint32_t replicates = 1;
-  std::vector<SweepRun> runs;         // every run, in expansion order
-  std::string sweep_id;               // hash of every run_id in order
-
-  std::vector<std::string> axis_names() const;
-};
-
-// Expands a sweep document: the cartesian product of `grid` (the last axis varies fastest),
-// each point with every index of the `zip` lists, each repeated `replicates` times with
-// train.seed + replicate. Every run's config is validated; errors are ConfigErrors naming
-// the sweep key (grid.train.lambda[2]: ...). `dir` resolves a `base` given as a path.
-Sweep expand_sweep(const nlohmann::ordered_json& document, const std::filesystem::path& dir);
-// Reads and expands a sweep file (key order of grid and zip as written in the file).
-Sweep load_sweep(const std::filesystem::path& file);
-
-// A stable name for a resolved config: 16 hex digits of a 64-bit hash of its canonical
-// JSON (sorted keys; 1.0 and 1 print alike).
-std::string run_id_of(const nlohmann::json& resolved_config);
-std::string canonical_json(const nlohmann::json& value);
-uint64_t hash64(const std::string& text);
-
-// Validates what expansion cannot: builds every distinct problem once (shared by the runs
-// with the same resolved "problem" object) and loads model.init files once per distinct
-// file set. Throws ConfigError naming the run and key.
-struct ProblemCache {
-  std::map<std::string, std::shared_ptr<const Problem>> by_key;
-  std::shared_ptr<const Problem> get(const Config& cfg);
-};
-std::string problem_key(const Config& cfg);
-void validate_runs(const Sweep& sweep, const std::vector<size_t>& runs, ProblemCache& cache);
-
-// ---------------------------------------------------------------------------------------
-// Shards
-
-struct ShardSpec {
-  uint32_t index = 0, count = 1;
-  std::string text() const;
-};
-// "i/n" with 0 <= i < n; `what` names the option or variable in errors.
-ShardSpec parse_shard(const std::string& text, const std::string& what = "--shard");
-// From SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT (minus SLURM_ARRAY_TASK_MIN) when set, else 0/1.
-ShardSpec shard_from_environment();
-// The runs of a shard: indexes i in [0, total) with i % count == index.
-std::vector<size_t> shard_runs(size_t total, const ShardSpec& shard);
 
 // ---------------------------------------------------------------------------------------
 // Memory planner
