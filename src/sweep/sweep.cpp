@@ -42,21 +42,6 @@ constexpr const char* kManifestFormat = "scb-sweep/1";
 
 json to_plain(const ordered_json& v) { return json::parse(v.dump()); }
 
-std::string format_bytes(uint64_t b) {
-  if (b >= (1ull << 30)) return fmt::format("{:.2f} GiB", double(b) / double(1ull << 30));
-  if (b >= (1ull << 20)) return fmt::format("{:.2f} MiB", double(b) / double(1ull << 20));
-  if (b >= (1ull << 10)) return fmt::format("{:.1f} KiB", double(b) / double(1ull << 10));
-  return fmt::format("{} B", b);
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return {};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 bool file_exists(const fs::path& p) {
   std::error_code ec;
   return fs::exists(p, ec);
@@ -83,58 +68,6 @@ void write_all(int fd, const std::string& text, const char* what) {
   }
 }
 
-// Lines of a file: complete lines (without '\n') and whether a partial line follows them.
-std::vector<std::string> split_lines(const std::string& text, bool& partial) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  for (;;) {
-    const size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) break;
-    lines.push_back(text.substr(start, nl - start));
-    start = nl + 1;
-  }
-  partial = start < text.size();
-  return lines;
-}
-
-std::string first_field(const std::string& line) { return line.substr(0, line.find(',')); }
-
-std::string metric(double x) { return fmt::format("{:.10g}", x); }
-
-// Index of a column in a header line, or npos.
-size_t column_index(const std::string& header, const std::string& name) {
-  const std::vector<std::string> cols = split_csv_line(header);
-  for (size_t i = 0; i < cols.size(); ++i)
-    if (cols[i] == name) return i;
-  return std::string::npos;
-}
-
-// Best saved run per algorithm (lowest final dist_A_norm among ok runs; ties: smaller run_id).
-struct BestRun {
-  std::string run_id;
-  double value = INFINITY;
-  bool better(double v, const std::string& id) const {
-    return std::isfinite(v) && (run_id.empty() || v < value || (v == value && id < run_id));
-  }
-};
-
-std::map<std::string, BestRun> best_from_rows(const std::string& header, const std::map<std::string, std::string>& rows,
-                                              const std::map<std::string, std::string>& algorithm_of) {
-  std::map<std::string, BestRun> best;
-  const size_t ci_status = column_index(header, "status"), ci_dist = column_index(header, "dist_A_norm");
-  if (ci_status == std::string::npos || ci_dist == std::string::npos) return best;
-  for (const auto& [id, line] : rows) {
-    const std::vector<std::string> f = split_csv_line(line);
-    if (f.size() <= std::max(ci_status, ci_dist) || f[ci_status] != "ok") continue;
-    const double v = std::strtod(f[ci_dist].c_str(), nullptr);
-    auto alg = algorithm_of.find(id);
-    if (alg == algorithm_of.end()) continue;
-    BestRun& b = best[alg->second];
-    if (b.better(v, id)) b.run_id = id, b.value = v;
-  }
-  return best;
-}
-
 // Exclusive lock on a sweep directory for this process's lifetime.
 int lock_dir(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -147,180 +80,6 @@ int lock_dir(const fs::path& dir) {
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------
-// Memory planner
-
-uint64_t parse_byte_size(const std::string& text, const std::string& what) {
-  const auto bad = [&] {
-    return ConfigError(fmt::format("{}: expected a positive byte count such as 8G, 512M or 1000000, got \"{}\"", what, text));
-  };
-  size_t pos = 0;
-  double x = 0;
-  try {
-    x = std::stod(text, &pos);
-  } catch (const std::exception&) {
-    throw bad();
-  }
-  if (pos == 0 || text[0] == '-' || text[0] == '+' || !std::isfinite(x)) throw bad();
-  std::string unit = text.substr(pos);
-  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  double scale = 0;
-  const std::vector<std::pair<std::string, double>> units = {
-      {"", 1},   {"b", 1},   {"k", 0x1p10}, {"kb", 0x1p10}, {"kib", 0x1p10}, {"m", 0x1p20}, {"mb", 0x1p20}, {"mib", 0x1p20},
-      {"g", 0x1p30}, {"gb", 0x1p30}, {"gib", 0x1p30}, {"t", 0x1p40}, {"tb", 0x1p40}, {"tib", 0x1p40}};
-  for (const auto& [u, f] : units)
-    if (unit == u) scale = f;
-  if (scale == 0) throw bad();
-  const double bytes = std::floor(x * scale);
-  if (!(bytes >= 1) || bytes > 1.8e19) throw bad();
-  return uint64_t(bytes);
-}
-
-std::vector<PlannedPack> plan_packs(const std::vector<const Config*>& configs, uint64_t budget, size_t max_runs,
-                                    const std::vector<std::string>& names) {
-  // Groups by shape, in order of first appearance.
-  std::vector<std::vector<size_t>> groups;
-  std::map<std::tuple<uint32_t, uint32_t, int, int>, size_t> group_of;
-  for (size_t i = 0; i < configs.size(); ++i) {
-    const Config& c = *configs[i];
-    const auto key = std::make_tuple(c.problem.N, c.problem.T, int(c.train.algorithm), int(c.model.attention));
-    auto [it, fresh] = group_of.emplace(key, groups.size());
-    if (fresh) groups.emplace_back();
-    groups[it->second].push_back(i);
-  }
-  std::vector<PlannedPack> packs;
-  for (const std::vector<size_t>& g : groups) {
-    // The run cap is spread evenly: 120 runs with a cap of 64 make two packs of 60.
-    size_t cap = g.size();
-    if (max_runs > 0 && g.size() > max_runs) {
-      const size_t n = (g.size() + max_runs - 1) / max_runs;
-      cap = (g.size() + n - 1) / n;
-    }
-    PlannedPack cur;
-    std::set<std::string> problems;
-    for (size_t i : g) {
-      const Config& c = *configs[i];
-      const RunFootprint f = run_footprint(c);
-      const uint64_t own = f.parameters + f.scratch;
-      if (own + f.problem > budget)
-        throw ConfigError(fmt::format(
-            "--memory-budget: run {} needs {} (problem.N = {}, problem.T = {}, train.batch_size = {}) but the budget is {}; "
-            "raise --memory-budget or reduce problem.T, problem.N or train.batch_size",
-            i < names.size() ? names[i] : std::to_string(i), format_bytes(own + f.problem), c.problem.N, c.problem.T,
-            c.train.batch_size, format_bytes(budget)));
-      const std::string pk = problem_key(c);
-      uint64_t add = own + (problems.count(pk) ? 0 : f.problem);
-      if (!cur.runs.empty() && (cur.bytes + add > budget || cur.runs.size() >= cap)) {
-        packs.push_back(std::move(cur));
-        cur = PlannedPack{};
-        problems.clear();
-        add = own + f.problem;
-      }
-      cur.runs.push_back(i);
-      cur.bytes += add;
-      problems.insert(pk);
-    }
-    if (!cur.runs.empty()) packs.push_back(std::move(cur));
-  }
-  return packs;
-}
-
-uint64_t default_memory_budget(Device device) {
-  const bool cuda = device == Device::cuda || (device == Device::auto_select && cuda_device_count() > 0);
-  uint64_t avail = 0;
-  if (cuda) {
-    uint64_t free_b = 0, total_b = 0;
-    cuda_memory_info(free_b, total_b);
-    avail = free_b;
-  } else {
-    avail = available_host_memory();
-  }
-  return avail > 0 ? avail / 2 : (4ull << 30);
-}
-
-// ---------------------------------------------------------------------------------------
-// Tables
-
-std::string runs_csv_header(const std::vector<std::string>& axis_names) {
-  std::string h = "run_id";
-  for (const std::string& a : axis_names) {
-    h += ',';
-    h += csv_field(json(a));
-  }
-  h += ",replicate,status,diverged_step,steps,samples,loss,excess_loss,dist_V,dist_A,dist_V_norm,dist_A_norm,nnz_A,best_step,"
-       "best_dist_A_norm";
-  return h;
-}
-
-std::string curves_csv_header() { return std::string("run_id,") + kCurveHeader; }
-
-std::string csv_field(const json& v) {
-  const std::string s = v.is_string() ? v.get<std::string>() : v.dump();
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cur += '"', ++i;
-      else if (c == '"') quoted = false;
-      else cur += c;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      out.push_back(std::move(cur));
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(std::move(cur));
-  return out;
-}
-
-SweepTables read_sweep_tables(const fs::path& dir) {
-  SweepTables t;
-  bool partial = false;
-  std::vector<std::string> lines = split_lines(read_text(dir / "runs.csv"), partial);
-  t.runs_partial_line = partial;
-  if (!lines.empty()) t.runs_header = lines[0];
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const std::string id = first_field(lines[i]);
-    if (t.run_rows.count(id)) {
-      ++t.duplicate_rows;
-      continue;
-    }
-    t.run_ids.push_back(id);
-    t.run_rows.emplace(id, lines[i]);
-  }
-  lines = split_lines(read_text(dir / "curves.csv"), partial);
-  t.curves_partial_line = partial;
-  if (!lines.empty()) t.curves_header = lines[0];
-  std::unordered_set<std::string> steps_seen;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const std::string id = first_field(lines[i]);
-    if (!t.run_rows.count(id)) {
-      ++t.dropped_curve_rows;
-      continue;
-    }
-    const size_t c1 = lines[i].find(',');
-    const size_t c2 = lines[i].find(',', c1 + 1);
-    if (!steps_seen.insert(lines[i].substr(0, c2)).second) {  // run_id,step seen before
-      ++t.duplicate_rows;
-      continue;
-    }
-    t.curve_rows[id].push_back(lines[i]);
-  }
-  return t;
-}
 
 void write_file_atomic(const fs::path& path, const std::string& text) {
   const fs::path tmp = path.string() + ".tmp";
@@ -346,7 +105,7 @@ std::set<std::string> recover_sweep_dir(const fs::path& dir, const std::vector<s
 
   // Files cut before their header was complete are started again.
   for (const auto& [name, header] : {std::pair<const char*, std::string>{"runs.csv", runs_header}, {"curves.csv", curves_header}}) {
-    const std::string text = read_text(dir / name);
+    const std::string text = read_table_text(dir / name);
     if (text.find('\n') == std::string::npos) {
       if (!(header + "\n").starts_with(text))
         throw ConfigError(fmt::format("--resume: {} is not a runs table of this sweep; start a new --out", (dir / name).string()));
@@ -420,15 +179,6 @@ void SweepWriter::append(const std::string& runs_lines, const std::string& curve
 // ---------------------------------------------------------------------------------------
 // Running a sweep
 
-SaveParams parse_save_params(const std::string& text) {
-  if (text == "none") return SaveParams::none;
-  if (text == "best") return SaveParams::best;
-  if (text == "all") return SaveParams::all;
-  throw ConfigError(fmt::format("--save-params: expected best, all or none, got \"{}\"", text));
-}
-
-std::string to_string(SaveParams s) { return s == SaveParams::none ? "none" : s == SaveParams::best ? "best" : "all"; }
-
 namespace {
 
 json manifest_json(const Sweep& s, const std::vector<size_t>& mine, const ShardSpec& shard, SaveParams save) {
@@ -468,62 +218,6 @@ std::vector<std::string> manifest_run_ids(const json& m) {
   for (const json& r : m["runs"])
     if (r.contains("run_id") && r["run_id"].is_string()) ids.push_back(r["run_id"].get<std::string>());
   return ids;
-}
-
-std::string runs_row(const Sweep& s, const SweepRun& run, const RunPack& pack, size_t r, const RunResult& res) {
-  std::string row = run.run_id;
-  for (const json& v : run.axis_values) {
-    row += ',';
-    row += csv_field(v);
-  }
-  const Metrics& f = res.final_metrics;
-  const bool diverged = res.status == RunStatus::diverged;
-  row += fmt::format(",{},{},{},{},{},{},{},{},{},{},{},{},{},{}", run.replicate, diverged ? "diverged" : "ok",
-                     diverged ? std::to_string(res.diverged_step) : std::string(), pack.step[r], pack.samples[r], metric(f.loss),
-                     metric(f.excess_loss), metric(f.dist_V), metric(f.dist_A), metric(f.dist_V_norm), metric(f.dist_A_norm),
-                     f.nnz_A, res.best.step, metric(res.best.dist_A_norm));
-  (void)s;
-  return row;
-}
-
-// The execution plan: how many packs train side by side and which runs each holds. On the
-// CPU, packs train side by side, each on a one-thread backend: no barriers between threads
-// at every step, so a run in a sweep costs what it costs alone (and a busy machine does not
-// stall every step). Fewer runs than threads get the threads inside their pack instead. A
-// device backend trains one pack at a time. Packs in flight share the memory budget.
-struct ExecutionPlan {
-  size_t workers = 1;
-  int backend_threads = 0;
-  std::vector<PlannedPack> packs;  // most expensive first
-};
-
-ExecutionPlan plan_execution(const std::vector<const Config*>& cfgs, const std::vector<std::string>& names, uint64_t budget,
-                             size_t max_pack_runs, bool cpu, int threads) {
-  ExecutionPlan e;
-  if (max_pack_runs == 0) max_pack_runs = cpu ? 64 : 4096;  // a device wants wide packs
-  e.workers = cpu ? std::max<size_t>(1, std::min<size_t>(size_t(threads), cfgs.size())) : 1;
-  uint64_t largest = 0;
-  for (const Config* c : cfgs) largest = std::max(largest, run_footprint(*c).total());
-  while (e.workers > 1 && budget / e.workers < largest) --e.workers;
-  size_t cap = max_pack_runs;
-  if (e.workers > 1) {
-    // Several packs per worker keep the workers evenly loaded.
-    const size_t share = std::max<size_t>(1, (cfgs.size() + 4 * e.workers - 1) / (4 * e.workers));
-    cap = std::min(cap, share);
-  }
-  e.backend_threads = e.workers > 1 ? std::max(1, threads / int(e.workers)) : threads;
-  e.packs = plan_packs(cfgs, budget / e.workers, cap, names);
-  auto cost = [&](const PlannedPack& p) {
-    double c = 0;
-    for (size_t k : p.runs) {
-      const Config& cfg = *cfgs[k];
-      c += double(cfg.train.steps) * double(cfg.problem.T) *
-           (cfg.train.algorithm == Algorithm::population ? double(cfg.problem.N) : double(cfg.train.batch_size));
-    }
-    return c;
-  };
-  std::stable_sort(e.packs.begin(), e.packs.end(), [&](const PlannedPack& x, const PlannedPack& y) { return cost(x) > cost(y); });
-  return e;
 }
 
 }  // namespace
@@ -693,8 +387,8 @@ SweepSummary run_sweep(const SweepOptions& o) {
       for (size_t j = 0; j < pending.size(); ++j) {
         const auto& [r, res] = pending[j];
         const SweepRun& run = sw.runs[run_of[r]];
-        rows += runs_row(sw, run, pack, r, res) + "\n";
-        for (const Metrics& m : res.curve) curves += run.run_id + "," + curve_row(m) + "\n";
+        rows += runs_csv_row(run, pack, r, res);
+        curves += curves_csv_rows(run, res);
         if (res.status == RunStatus::diverged) ++n_div;
         else ++n_ok;
         if (save == SaveParams::best && res.status != RunStatus::diverged) {

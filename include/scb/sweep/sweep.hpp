@@ -17,51 +17,17 @@
 #include "scb/core/backend.hpp"
 #include "scb/core/config.hpp"
 #include "scb/sweep/expand.hpp"
+#include "scb/sweep/plan.hpp"
 #include "scb/sweep/run_id.hpp"
+#include "scb/sweep/save_params.hpp"
 #include "scb/sweep/shard.hpp"
+#include "scb/sweep/tables.hpp"
 #include "scb/sweep/validate.hpp"
 
 namespace scb {
 
 // ---------------------------------------------------------------------------------------
-// Memory planner
-
-// "8G", "512M", "1.5GiB", "100000": bytes (K/M/G/T are powers of 1024).
-uint64_t parse_byte_size(const std::string& text, const std::string& what = "--memory-budget");
-
-struct PlannedPack {
-  std::vector<size_t> runs;   // indexes into the configs given to plan_packs
-  uint64_t bytes = 0;         // parameters + scratch of every run + each distinct problem once
-};
-// Groups runs of the same pack shape (in order of first appearance) and splits each group
-// greedily so that every pack fits `budget` and holds at most `max_runs` runs (0: no cap).
-// A run that cannot fit alone is refused with a ConfigError (--memory-budget: ...).
-std::vector<PlannedPack> plan_packs(const std::vector<const Config*>& configs, uint64_t budget,
-                                    size_t max_runs, const std::vector<std::string>& names = {});
-// Default budget: half of the free memory of the device that will run the packs.
-uint64_t default_memory_budget(Device device);
-
-// ---------------------------------------------------------------------------------------
 // Sweep directory: manifest.json, runs.csv, curves.csv, runs/<run_id>/
-
-std::string runs_csv_header(const std::vector<std::string>& axis_names);
-std::string curves_csv_header();
-// One CSV field: JSON strings unquoted, other values as JSON, quoted when needed.
-std::string csv_field(const nlohmann::json& value);
-// Splits one CSV line (RFC 4180 quoting).
-std::vector<std::string> split_csv_line(const std::string& line);
-
-// The rows of a sweep directory: complete lines only (a partial trailing line is ignored),
-// the curves rows of runs without a runs.csv row are left out.
-struct SweepTables {
-  std::string runs_header, curves_header;
-  std::vector<std::string> run_ids;                      // runs.csv order, first occurrence kept
-  std::map<std::string, std::string> run_rows;           // run_id -> runs.csv line (no newline)
-  std::map<std::string, std::vector<std::string>> curve_rows;  // run_id -> lines, file order
-  bool runs_partial_line = false, curves_partial_line = false;
-  size_t dropped_curve_rows = 0, duplicate_rows = 0;
-};
-SweepTables read_sweep_tables(const std::filesystem::path& dir);
 
 // Brings runs.csv and curves.csv back to a consistent state after an interruption: partial
 // trailing lines are cut, curves rows of incomplete runs and duplicates are dropped (the file
@@ -89,10 +55,6 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& tex
 
 // ---------------------------------------------------------------------------------------
 // Running a sweep
-
-enum class SaveParams { none, best, all };
-SaveParams parse_save_params(const std::string& text);
-std::string to_string(SaveParams s);
 
 struct SweepOptions {
   std::filesystem::path sweep_file;
