@@ -5,7 +5,11 @@
 
 #include "scb/cli/cli.hpp"
 #include "scb/core/progress.hpp"
-#include "scb/sweep/sweep.hpp"
+#include "scb/sweep/merge.hpp"
+#include "scb/sweep/plan.hpp"
+#include "scb/sweep/runner.hpp"
+#include "scb/sweep/save_params.hpp"
+#include "scb/sweep/shard.hpp"
 
 namespace scb {
 

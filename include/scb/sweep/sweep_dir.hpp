@@ -1,0 +1,100 @@
+#pragma once
+// The sweep directory: manifest.json, runs.csv, curves.csv and runs/<run_id>/. This is the
+// crash-safety layer, so one type owns every write to these files and the order of them: whole
+// files are replaced atomically (temporary, fsync, rename, fsync of the folder), table rows are
+// appended as whole lines with one write + fsync (curves before runs: a run is complete once its
+// runs.csv line is on disk), and saved parameters are written to runs/<run_id>.tmp and renamed.
+// A kill at any instant leaves a directory that recover() brings back to complete runs only.
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "scb/sweep/expand.hpp"
+#include "scb/sweep/save_params.hpp"
+#include "scb/sweep/shard.hpp"
+#include "scb/sweep/tables.hpp"
+
+namespace scb {
+
+// Writes `text` to `path` atomically (temporary file, fsync, rename, fsync of the directory).
+void write_file_atomic(const std::filesystem::path& path, const std::string& text);
+
+// The manifest of a new sweep directory: the sweep as read, this shard's runs and the save mode.
+nlohmann::json sweep_manifest(const Sweep& sweep, const std::vector<size_t>& runs, const ShardSpec& shard, SaveParams save);
+
+class SweepDir {
+ public:
+  static constexpr const char* kManifestFormat = "scb-sweep/1";
+
+  explicit SweepDir(std::filesystem::path dir);  // touches nothing on disk
+  ~SweepDir();                                   // closes the tables, then releases the lock
+  SweepDir(const SweepDir&) = delete;
+  SweepDir& operator=(const SweepDir&) = delete;
+
+  const std::filesystem::path& path() const { return dir_; }
+
+  // An exclusive lock on the directory for this object's lifetime; ConfigError (--out ...) when
+  // another process holds it.
+  void lock();
+  // Makes the directory, which must be new or empty (prepare_output_dir).
+  void prepare();
+  // A new sweep directory (prepare(), then lock()) with `manifest` and the table headers written.
+  void create(const nlohmann::json& manifest, const std::vector<std::string>& axis_names);
+
+  bool has_manifest() const;
+  nlohmann::json read_manifest() const;
+  void write_manifest(const nlohmann::json& manifest);
+  // The manifest of a sweep being resumed; ConfigError (--resume: ...) when it is not one of scb
+  // sweep or lists other runs than `run_ids` (another sweep file or shard).
+  nlohmann::json resume_manifest(const std::vector<std::string>& run_ids) const;
+  // The save mode a resumed sweep goes on with: `requested` when given, else the manifest's.
+  // The manifest is rewritten when the mode it records changes.
+  SaveParams resume_save_params(const nlohmann::json& manifest, SaveParams requested, bool requested_given);
+
+  // Brings runs.csv and curves.csv back to a consistent state after an interruption: partial
+  // trailing lines are cut, curves rows of incomplete runs and duplicates are dropped (the file
+  // is replaced atomically), leftover temporaries and params of incomplete runs are removed.
+  // Rows of run_ids outside `known` are refused. Returns the complete run_ids.
+  std::set<std::string> recover(const std::vector<std::string>& axis_names, const std::set<std::string>& known);
+
+  // Whole tables, replaced atomically.
+  void replace_runs_table(const std::string& text);
+  void replace_curves_table(const std::string& text);
+  // Opens both tables for append(); they exist (headers written).
+  void open_tables_for_append();
+  // Appends finished runs: curves rows first, then runs rows, each with one write() of whole
+  // lines followed by fsync.
+  void append(const std::string& runs_lines, const std::string& curves_lines);
+
+  // runs/<run_id>/ entries as they are on disk (temporaries included); none without runs/.
+  std::vector<std::filesystem::path> saved_params() const;
+  // Saves the parameters of `run_ids`: write(k, folder) fills runs/<run_ids[k]>.tmp, which then
+  // replaces runs/<run_ids[k]>; runs/ is fsynced after the last one.
+  void save_params(const std::vector<std::string>& run_ids,
+                   const std::function<void(size_t, const std::filesystem::path&)>& write);
+  void remove_params(const std::string& run_id);
+  // Removes every saved run outside `keep` (best mode after a kill between saving a new best
+  // and removing the old one).
+  void keep_only_params(const std::set<std::string>& keep);
+  // Copies a saved run of another sweep directory into runs/ (merge).
+  void copy_params_from(const std::filesystem::path& saved);
+
+ private:
+  void replace_table(const char* name, const std::string& text);
+  void restart_tables_cut_in_header(const std::string& runs_header, const std::string& curves_header);
+  void rewrite_damaged_tables(const SweepTables& t, const std::string& runs_header, const std::string& curves_header);
+  void remove_params_where(const std::function<bool(const std::string& name)>& stale);
+
+  std::filesystem::path dir_;
+  int lock_fd_ = -1, runs_fd_ = -1, curves_fd_ = -1;
+};
+
+// SweepDir(dir).recover(axis_names, known), without taking the lock.
+std::set<std::string> recover_sweep_dir(const std::filesystem::path& dir, const std::vector<std::string>& axis_names,
+                                        const std::set<std::string>& known);
+
+}  // namespace scb

@@ -1,0 +1,317 @@
+// The sweep directory (see sweep_dir.hpp). The POSIX calls (open, write, fsync, flock, rename)
+// are all in this file; each public step is written in the order its writes reach the disk,
+// which is what makes a kill at any instant recoverable.
+#include "scb/sweep/sweep_dir.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "scb/core/config.hpp"
+#include "scb/core/output.hpp"
+
+namespace scb {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+bool file_exists(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+
+void fsync_path(const fs::path& p, bool directory) {
+  const int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void write_all(int fd, const std::string& text, const char* what) {
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error(fmt::format("cannot write {}: {}", what, std::strerror(errno)));
+    }
+    p += n;
+    left -= size_t(n);
+  }
+}
+
+void close_fd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+std::vector<std::string> manifest_run_ids(const json& m) {
+  std::vector<std::string> ids;
+  if (!m.contains("runs") || !m["runs"].is_array()) return ids;
+  for (const json& r : m["runs"])
+    if (r.contains("run_id") && r["run_id"].is_string()) ids.push_back(r["run_id"].get<std::string>());
+  return ids;
+}
+
+json manifest_runs(const Sweep& s, const std::vector<size_t>& mine) {
+  json runs = json::array();
+  for (size_t i : mine) {
+    const SweepRun& r = s.runs[i];
+    json ax = json::object();
+    for (size_t a = 0; a < s.axes.size(); ++a) ax[s.axes[a].name] = r.axis_values[a];
+    runs.push_back({{"index", r.index},
+                    {"run_id", r.run_id},
+                    {"replicate", r.replicate},
+                    {"algorithm", to_string(r.config.train.algorithm)},
+                    {"seed", r.config.train.seed},
+                    {"axes", ax}});
+  }
+  return runs;
+}
+
+}  // namespace
+
+void write_file_atomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
+  try {
+    write_all(fd, text, tmp.c_str());
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::fsync(fd);
+  ::close(fd);
+  fs::rename(tmp, path);
+  fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path(), true);
+}
+
+json sweep_manifest(const Sweep& s, const std::vector<size_t>& mine, const ShardSpec& shard, SaveParams save) {
+  json m;
+  m["format"] = SweepDir::kManifestFormat;
+  m["sweep_file"] = s.file.string();
+  m["sweep"] = json::parse(s.document.dump());  // key order of the file is not kept here
+  m["base"] = s.resolved_base;
+  m["base_dir"] = s.base_dir.string();
+  json axes = json::array();
+  for (const SweepAxis& a : s.axes) axes.push_back({{"name", a.name}, {"kind", a.zip ? "zip" : "grid"}, {"values", a.values}});
+  m["axes"] = axes;
+  m["replicates"] = s.replicates;
+  m["sweep_id"] = s.sweep_id;
+  m["total_runs"] = s.runs.size();
+  m["shard"] = {{"index", shard.index}, {"count", shard.count}};
+  m["save_params"] = to_string(save);
+  m["runs"] = manifest_runs(s, mine);
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------
+// The directory, its lock and its manifest
+
+SweepDir::SweepDir(fs::path dir) : dir_(std::move(dir)) {}
+
+SweepDir::~SweepDir() {
+  close_fd(runs_fd_);
+  close_fd(curves_fd_);
+  close_fd(lock_fd_);
+}
+
+void SweepDir::lock() {
+  const int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw ConfigError(fmt::format("--out {}: cannot open the directory ({})", dir_.string(), std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    throw ConfigError(fmt::format("--out {}: another scb sweep is writing to this directory", dir_.string()));
+  }
+  lock_fd_ = fd;
+}
+
+void SweepDir::prepare() { prepare_output_dir(dir_); }
+
+void SweepDir::create(const json& manifest, const std::vector<std::string>& axis_names) {
+  prepare();
+  lock();
+  write_manifest(manifest);
+  replace_runs_table(runs_csv_header(axis_names) + "\n");
+  replace_curves_table(curves_csv_header() + "\n");
+}
+
+bool SweepDir::has_manifest() const { return file_exists(dir_ / "manifest.json"); }
+
+json SweepDir::read_manifest() const { return load_json_file(dir_ / "manifest.json"); }
+
+void SweepDir::write_manifest(const json& manifest) { write_file_atomic(dir_ / "manifest.json", manifest.dump(1) + "\n"); }
+
+json SweepDir::resume_manifest(const std::vector<std::string>& want) const {
+  const json m = read_manifest();
+  if (!m.contains("format") || m["format"] != kManifestFormat)
+    throw ConfigError(fmt::format("--resume: {}: not a manifest of scb sweep", (dir_ / "manifest.json").string()));
+  const std::vector<std::string> have = manifest_run_ids(m);
+  if (have != want) {
+    size_t common = 0;
+    const std::set<std::string> hs(have.begin(), have.end());
+    for (const std::string& id : want) common += hs.count(id);
+    throw ConfigError(fmt::format(
+        "--resume: {} was written by a different sweep or shard ({} runs there, {} here, {} in common); use the same sweep "
+        "file and --shard, or a new --out",
+        dir_.string(), have.size(), want.size(), common));
+  }
+  return m;
+}
+
+SaveParams SweepDir::resume_save_params(const json& m, SaveParams save, bool given) {
+  if (!given && m.contains("save_params") && m["save_params"].is_string()) save = parse_save_params(m["save_params"].get<std::string>());
+  if (m.value("save_params", "") != to_string(save)) {
+    json updated = m;
+    updated["save_params"] = to_string(save);
+    write_manifest(updated);
+  }
+  return save;
+}
+
+// ---------------------------------------------------------------------------------------
+// Recovery
+
+std::set<std::string> SweepDir::recover(const std::vector<std::string>& axis_names, const std::set<std::string>& known) {
+  const std::string runs_header = runs_csv_header(axis_names), curves_header = curves_csv_header();
+  std::error_code ec;
+  for (const char* name : {"runs.csv.tmp", "curves.csv.tmp", "manifest.json.tmp"}) fs::remove(dir_ / name, ec);
+  restart_tables_cut_in_header(runs_header, curves_header);
+  const SweepTables t = read_sweep_tables(dir_);
+  if (t.runs_header != runs_header)
+    throw ConfigError(fmt::format("--resume: {}: the header differs from this sweep's ({} vs {}); start a new --out",
+                                  (dir_ / "runs.csv").string(), t.runs_header, runs_header));
+  if (t.curves_header != curves_header)
+    throw ConfigError(fmt::format("--resume: {}: unexpected header \"{}\"; start a new --out", (dir_ / "curves.csv").string(), t.curves_header));
+  for (const std::string& id : t.run_ids)
+    if (!known.count(id))
+      throw ConfigError(fmt::format("--resume: {} holds run {}, which this sweep does not have; start a new --out",
+                                    (dir_ / "runs.csv").string(), id));
+  const std::set<std::string> done(t.run_ids.begin(), t.run_ids.end());
+  rewrite_damaged_tables(t, runs_header, curves_header);
+  // Parameters of runs that never completed, and half-written ones.
+  remove_params_where([&](const std::string& name) { return name.ends_with(".tmp") || !done.count(name); });
+  return done;
+}
+
+// Files cut before their header was complete are started again.
+void SweepDir::restart_tables_cut_in_header(const std::string& runs_header, const std::string& curves_header) {
+  for (const auto& [name, header] : {std::pair<const char*, std::string>{"runs.csv", runs_header}, {"curves.csv", curves_header}}) {
+    const std::string text = read_table_text(dir_ / name);
+    if (text.find('\n') == std::string::npos) {
+      if (!(header + "\n").starts_with(text))
+        throw ConfigError(fmt::format("--resume: {} is not a runs table of this sweep; start a new --out", (dir_ / name).string()));
+      replace_table(name, header + "\n");
+    }
+  }
+}
+
+// Rewrites are atomic: an interruption here leaves the old file, and the next resume repeats this.
+void SweepDir::rewrite_damaged_tables(const SweepTables& t, const std::string& runs_header, const std::string& curves_header) {
+  if (t.runs_partial_line || t.duplicate_rows > 0) {
+    std::string text = runs_header + "\n";
+    for (const std::string& id : t.run_ids) text += t.run_rows.at(id) + "\n";
+    replace_runs_table(text);
+  }
+  if (t.curves_partial_line || t.dropped_curve_rows > 0 || t.duplicate_rows > 0) {
+    std::string text = curves_header + "\n";
+    for (const std::string& id : t.run_ids) {
+      auto it = t.curve_rows.find(id);
+      if (it != t.curve_rows.end())
+        for (const std::string& line : it->second) text += line + "\n";
+    }
+    replace_curves_table(text);
+  }
+}
+
+std::set<std::string> recover_sweep_dir(const fs::path& dir, const std::vector<std::string>& axis_names,
+                                        const std::set<std::string>& known) {
+  return SweepDir(dir).recover(axis_names, known);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tables
+
+void SweepDir::replace_table(const char* name, const std::string& text) { write_file_atomic(dir_ / name, text); }
+void SweepDir::replace_runs_table(const std::string& text) { replace_table("runs.csv", text); }
+void SweepDir::replace_curves_table(const std::string& text) { replace_table("curves.csv", text); }
+
+void SweepDir::open_tables_for_append() {
+  runs_fd_ = ::open((dir_ / "runs.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  curves_fd_ = ::open((dir_ / "curves.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (runs_fd_ < 0 || curves_fd_ < 0) {
+    if (runs_fd_ >= 0) ::close(runs_fd_);
+    if (curves_fd_ >= 0) ::close(curves_fd_);
+    runs_fd_ = curves_fd_ = -1;
+    throw std::runtime_error(fmt::format("cannot open {}/runs.csv and curves.csv for appending: {}", dir_.string(), std::strerror(errno)));
+  }
+}
+
+void SweepDir::append(const std::string& runs_lines, const std::string& curves_lines) {
+  if (!curves_lines.empty()) {
+    write_all(curves_fd_, curves_lines, "curves.csv");
+    if (::fsync(curves_fd_) != 0) throw std::runtime_error(fmt::format("fsync curves.csv: {}", std::strerror(errno)));
+  }
+  if (!runs_lines.empty()) {
+    write_all(runs_fd_, runs_lines, "runs.csv");
+    if (::fsync(runs_fd_) != 0) throw std::runtime_error(fmt::format("fsync runs.csv: {}", std::strerror(errno)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Saved parameters
+
+std::vector<fs::path> SweepDir::saved_params() const {
+  std::vector<fs::path> entries;
+  std::error_code ec;
+  if (!fs::is_directory(dir_ / "runs", ec)) return entries;
+  for (const auto& e : fs::directory_iterator(dir_ / "runs", ec)) entries.push_back(e.path());
+  return entries;
+}
+
+void SweepDir::save_params(const std::vector<std::string>& run_ids, const std::function<void(size_t, const fs::path&)>& write) {
+  fs::create_directories(dir_ / "runs");
+  for (size_t k = 0; k < run_ids.size(); ++k) {
+    const fs::path tmp = dir_ / "runs" / (run_ids[k] + ".tmp"), dst = dir_ / "runs" / run_ids[k];
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp);
+    write(k, tmp);
+    fs::remove_all(dst, ec);
+    fs::rename(tmp, dst);
+  }
+  fsync_path(dir_ / "runs", true);
+}
+
+void SweepDir::remove_params(const std::string& run_id) {
+  std::error_code ec;
+  fs::remove_all(dir_ / "runs" / run_id, ec);
+}
+
+void SweepDir::keep_only_params(const std::set<std::string>& keep) {
+  remove_params_where([&](const std::string& name) { return !keep.count(name); });
+}
+
+void SweepDir::remove_params_where(const std::function<bool(const std::string& name)>& stale) {
+  std::error_code ec;
+  for (const fs::path& p : saved_params())
+    if (stale(p.filename().string())) fs::remove_all(p, ec);
+}
+
+void SweepDir::copy_params_from(const fs::path& saved) {
+  fs::create_directories(dir_ / "runs");
+  fs::copy(saved, dir_ / "runs" / saved.filename(), fs::copy_options::recursive);
+}
+
+}  // namespace scb

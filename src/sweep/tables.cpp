@@ -1,0 +1,166 @@
+// The tables (see tables.hpp): writing a row and reading rows back sit together so that the
+// quoting rules of one are visibly the rules of the other.
+#include "scb/sweep/tables.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "scb/core/output.hpp"
+
+namespace scb {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Lines of a file: complete lines (without '\n') and whether a partial line follows them.
+std::vector<std::string> split_lines(const std::string& text, bool& partial) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (;;) {
+    const size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) break;
+    lines.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  partial = start < text.size();
+  return lines;
+}
+
+std::string first_field(const std::string& line) { return line.substr(0, line.find(',')); }
+
+std::string metric(double x) { return fmt::format("{:.10g}", x); }
+
+// runs.csv after its header: the first row of each run_id (later ones count as duplicates).
+void read_run_rows(const std::vector<std::string>& lines, SweepTables& t) {
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string id = first_field(lines[i]);
+    if (t.run_rows.count(id)) {
+      ++t.duplicate_rows;
+      continue;
+    }
+    t.run_ids.push_back(id);
+    t.run_rows.emplace(id, lines[i]);
+  }
+}
+
+// curves.csv after its header: rows of complete runs, the first of each (run_id, step).
+void read_curve_rows(const std::vector<std::string>& lines, SweepTables& t) {
+  std::unordered_set<std::string> steps_seen;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string id = first_field(lines[i]);
+    if (!t.run_rows.count(id)) {
+      ++t.dropped_curve_rows;
+      continue;
+    }
+    const size_t c1 = lines[i].find(',');
+    const size_t c2 = lines[i].find(',', c1 + 1);
+    if (!steps_seen.insert(lines[i].substr(0, c2)).second) {  // run_id,step seen before
+      ++t.duplicate_rows;
+      continue;
+    }
+    t.curve_rows[id].push_back(lines[i]);
+  }
+}
+
+}  // namespace
+
+std::string runs_csv_header(const std::vector<std::string>& axis_names) {
+  std::string h = "run_id";
+  for (const std::string& a : axis_names) {
+    h += ',';
+    h += csv_field(json(a));
+  }
+  h += ",replicate,status,diverged_step,steps,samples,loss,excess_loss,dist_V,dist_A,dist_V_norm,dist_A_norm,nnz_A,best_step,"
+       "best_dist_A_norm";
+  return h;
+}
+
+std::string curves_csv_header() { return std::string("run_id,") + kCurveHeader; }
+
+std::string csv_field(const json& v) {
+  const std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cur += '"', ++i;
+      else if (c == '"') quoted = false;
+      else cur += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      out.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(std::move(cur));
+  return out;
+}
+
+size_t column_index(const std::string& header, const std::string& name) {
+  const std::vector<std::string> cols = split_csv_line(header);
+  for (size_t i = 0; i < cols.size(); ++i)
+    if (cols[i] == name) return i;
+  return std::string::npos;
+}
+
+std::string runs_csv_row(const SweepRun& run, const RunPack& pack, size_t r, const RunResult& res) {
+  std::string row = run.run_id;
+  for (const json& v : run.axis_values) {
+    row += ',';
+    row += csv_field(v);
+  }
+  const Metrics& f = res.final_metrics;
+  const bool diverged = res.status == RunStatus::diverged;
+  row += fmt::format(",{},{},{},{},{},{},{},{},{},{},{},{},{},{}", run.replicate, diverged ? "diverged" : "ok",
+                     diverged ? std::to_string(res.diverged_step) : std::string(), pack.step[r], pack.samples[r], metric(f.loss),
+                     metric(f.excess_loss), metric(f.dist_V), metric(f.dist_A), metric(f.dist_V_norm), metric(f.dist_A_norm),
+                     f.nnz_A, res.best.step, metric(res.best.dist_A_norm));
+  return row + "\n";
+}
+
+std::string curves_csv_rows(const SweepRun& run, const RunResult& res) {
+  std::string rows;
+  for (const Metrics& m : res.curve) rows += run.run_id + "," + curve_row(m) + "\n";
+  return rows;
+}
+
+std::string read_table_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return {};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+SweepTables read_sweep_tables(const fs::path& dir) {
+  SweepTables t;
+  bool partial = false;
+  std::vector<std::string> lines = split_lines(read_table_text(dir / "runs.csv"), partial);
+  t.runs_partial_line = partial;
+  if (!lines.empty()) t.runs_header = lines[0];
+  read_run_rows(lines, t);
+  lines = split_lines(read_table_text(dir / "curves.csv"), partial);
+  t.curves_partial_line = partial;
+  if (!lines.empty()) t.curves_header = lines[0];
+  read_curve_rows(lines, t);
+  return t;
+}
+
+}  // namespace scb
