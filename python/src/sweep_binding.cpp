@@ -1,5 +1,6 @@
 // scb._scb.sweep: `scb sweep` from Python, the same options, validation and directory. The
 // tables it writes are read back by the Python package (scb.load_sweep), as for the CLI's.
+// Ctrl-C stops every pack within a step (SweepOptions::poll) and leaves the directory resumable.
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
@@ -22,10 +23,15 @@ py::dict sweep_of(const std::string& sweep_file, const std::string& out, bool re
   o.device = parse_device(device);
   o.threads = threads;
   o.quiet = quiet;
+  // No progress callback: the engine draws its own line on a terminal; the poll is for Ctrl-C.
+  PythonPoll poll{py::none()};
+  o.poll = [&poll] { poll(TrainProgress{0, 1, 0, 0, 0}); };
   SweepSummary s;
-  {
+  try {
     py::gil_scoped_release release;
     s = run_sweep(o);
+  } catch (const Interrupted&) {
+    poll.raise_if_interrupted();
   }
   py::dict d;
   d["total"] = s.total, d["skipped"] = s.skipped, d["ok"] = s.ok, d["diverged"] = s.diverged;

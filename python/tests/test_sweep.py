@@ -1,7 +1,12 @@
 """scb.sweep and load_sweep: the tables equal the CLI's for the same sweep; a bad sweep raises
-ConfigError before anything is written."""
+ConfigError before anything is written; Ctrl-C (SIGINT) stops a sweep early and --resume
+completes it to the tables of an uninterrupted sweep."""
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -36,3 +41,27 @@ def test_bad_sweep_writes_nothing(tmp_path):
     with pytest.raises(scb.ConfigError, match="lamda"):
         scb.sweep(bad, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_interrupted_sweep_resumes_to_the_same_tables(tmp_path):
+    # One pack per T, so runs finish one after another and SIGINT lands between them.
+    big = {"base": dict(SWEEP["base"], train={"steps": 20000, "batch_size": 64}),
+           "grid": {"problem.T": [40, 48, 56, 64, 72, 80, 88, 96]}}
+    (tmp_path / "s.json").write_text(json.dumps(big))
+    code = (f"import sys; sys.path.insert(0, {os.path.join(os.path.dirname(__file__), '..')!r}); import scb; "
+            f"scb.sweep({str(tmp_path / 's.json')!r}, {str(tmp_path / 'a')!r}, progress=False, threads=1)")
+    child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    runs_csv = tmp_path / "a" / "runs.csv"
+    while not runs_csv.exists() or len(runs_csv.read_text().splitlines()) < 2:
+        time.sleep(0.02)
+        assert child.poll() is None, child.stderr.read()
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=60) != 0
+    assert "KeyboardInterrupt" in child.stderr.read()
+    done = len(runs_csv.read_text().splitlines()) - 1
+    assert 0 < done < 8  # stopped early
+    sw = scb.sweep(tmp_path / "s.json", tmp_path / "a", resume=True, progress=False)
+    assert sw.summary["skipped"] == done
+    scb.sweep(tmp_path / "s.json", tmp_path / "b", progress=False)
+    for name in ("runs.csv", "curves.csv"):
+        assert sorted_rows(tmp_path / "a" / name) == sorted_rows(tmp_path / "b" / name)

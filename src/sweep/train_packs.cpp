@@ -59,6 +59,7 @@ class PackTraining {
   std::vector<size_t> choose_saves(const PackInFlight& f, const PendingRows& rows, std::vector<std::string>& old_best);
   void save_pending_params(PackInFlight& f, const std::vector<size_t>& to_save);
   void report_progress(size_t w, const TrainProgress& p);
+  void poll_between_steps();
 
   const PackTrainingJob& job_;
   std::vector<std::unique_ptr<Backend>>& backends_;
@@ -131,6 +132,7 @@ void PackTraining::train_one_pack(size_t w, const PlannedPack& plan) {
       [&](const TrainProgress& p) {
         flush(f);
         report_progress(w, p);
+        poll_between_steps();
       },
       [&](size_t r, const RunResult& res) { f.pending.emplace_back(r, res); });
   flush(f);
@@ -221,6 +223,19 @@ void PackTraining::report_progress(size_t w, const TrainProgress& p) {
   const double t = seconds_since(start_);
   line_.update(double(st) / double(std::max<int64_t>(1, steps_todo_)),
                fmt::format("runs {}/{}  {} sample-tokens/s", runs_done_, job_.runs_total, format_rate(t > 0 ? double(tk) / t : 0)));
+}
+
+// Another worker failed (or the poll asked to stop): leave this pack at once, so that a Ctrl-C
+// stops the sweep within a step rather than after every pack in flight has finished.
+struct StopRequested : std::exception {
+  const char* what() const noexcept override { return "sweep stopped"; }
+};
+
+void PackTraining::poll_between_steps() {
+  if (stop_.load()) throw StopRequested{};
+  if (!job_.poll || !*job_.poll) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  (*job_.poll)();
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // steps (check, open or recover the directory, plan, train the packs, finish).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 
 #include "scb/core/backend.hpp"
 #include "scb/sweep/save_params.hpp"
@@ -24,6 +25,10 @@ struct SweepOptions {
   bool save_params_given = false;  // on --resume, the manifest's mode unless given
   bool quiet = false;
   bool dry_run = false;
+  // Called after every step of every pack, one call at a time (the Python binding checks for
+  // Ctrl-C here). An exception it throws stops every worker at its next step and run_sweep
+  // rethrows it: the finished runs are on disk and --resume continues, as after a kill.
+  std::function<void()> poll;
 };
 
 struct SweepSummary {

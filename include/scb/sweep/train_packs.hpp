@@ -3,6 +3,7 @@
 // handed to the sweep directory as it finishes (its parameters saved first when the save mode
 // wants them, then its rows appended). Separate from the runner because this is the only part
 // of a sweep with threads, and its shared state is guarded by one mutex in one class.
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -34,6 +35,7 @@ struct PackTrainingJob {
   BestParams& best;
   size_t runs_done = 0, runs_total = 0;  // for the progress line
   bool show_progress = false;
+  const std::function<void()>* poll = nullptr;  // SweepOptions::poll
 };
 
 struct TrainedRuns {
