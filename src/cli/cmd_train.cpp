@@ -63,7 +63,7 @@ int run_train(const TrainArgs& args) {
   };
   train_single_run(*run, progress);
   line.finish();
-  if (!args.out.empty()) write_run_outputs(args.out, run->config, pack, 0, run->result, run->timing);
+  if (!args.out.empty()) write_run_outputs_atomically(args.out, run->config, pack, 0, run->result, run->timing);
   std::printf("%s\n", result_line(*run, args.out).c_str());
   return 0;
 }

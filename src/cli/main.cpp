@@ -1,4 +1,5 @@
 // The `scb` command-line tool: train, sweep, merge and bench subcommands.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -6,6 +7,9 @@
 #include "scb/core/config.hpp"
 
 int main(int argc, char** argv) {
+  // Past a file-size limit (RLIMIT_FSIZE, a quota) a write must fail with EFBIG and be reported
+  // naming the file, not kill the process before it can say which file.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"scb: training engine for Sparse Contextual Bigram sweeps"};
   app.require_subcommand(1);
   int status = 0;

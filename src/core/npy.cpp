@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "scb/core/durable_file.hpp"
+
 namespace scb {
 
 namespace {
@@ -30,14 +32,12 @@ void write_impl(const std::filesystem::path& path, const std::vector<uint64_t>& 
   const size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
   header.push_back('\n');
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
-  out.write("\x93NUMPY\x01\x00", 8);
+  std::string bytes("\x93NUMPY\x01\x00", 8);
   const uint16_t len = static_cast<uint16_t>(header.size());
-  out.write(reinterpret_cast<const char*>(&len), 2);
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(T)));
-  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
+  bytes.append(reinterpret_cast<const char*>(&len), 2);
+  bytes += header;
+  bytes.append(reinterpret_cast<const char*>(data), count * sizeof(T));
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "scb/core/durable_file.hpp"
 #include "scb/core/npy.hpp"
 
 namespace scb {
@@ -53,11 +54,7 @@ nlohmann::json summary_json(const RunPack& pack, size_t r, const RunResult& res,
 
 void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack, size_t r,
                        const RunResult& res, const RunTiming& timing) {
-  auto write_text = [&](const char* name, const std::string& text) {
-    std::ofstream out(dir / name);
-    out << text;
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", (dir / name).string()));
-  };
+  auto write_text = [&](const char* name, const std::string& text) { write_file_atomic(dir / name, text); };
   write_text("config.json", cfg.resolved.dump(2) + "\n");
   std::string curves = std::string(kCurveHeader) + "\n";
   for (const Metrics& m : res.curve) curves += curve_row(m) + "\n";
@@ -81,6 +78,26 @@ void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, cons
   };
   write_by_rows("A.npy", attention_matrix(pack, r).data());
   if (pack.attention == Attention::softmax) write_by_rows("W.npy", pack.A_of(r));  // the logits
+}
+
+void write_run_outputs_atomically(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack, size_t r,
+                                  const RunResult& res, const RunTiming& timing) {
+  namespace fs = std::filesystem;
+  const fs::path partial = dir.string() + ".partial";
+  std::error_code ec;
+  fs::remove_all(partial, ec);  // left by an earlier kill: never a result
+  if (!fs::create_directory(partial, ec) || ec)
+    throw std::runtime_error(fmt::format("cannot create {}: {}", partial.string(), ec ? ec.message() : "it exists"));
+  try {
+    write_run_outputs(partial, cfg, pack, r, res, timing);
+    fsync_directory(partial);
+  } catch (...) {
+    fs::remove_all(partial, ec);  // a full disk must not leave a half-written copy behind
+    throw;
+  }
+  fs::rename(partial, dir, ec);  // replaces the empty `dir` prepare_output_dir made
+  if (ec) throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", partial.string(), dir.string(), ec.message()));
+  fsync_directory(dir.parent_path().empty() ? fs::path(".") : dir.parent_path());
 }
 
 uint64_t available_host_memory() {

@@ -3,6 +3,8 @@
 // which is what makes a kill at any instant recoverable.
 #include "scb/sweep/sweep_dir.hpp"
 
+#include "scb/core/durable_file.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -27,27 +29,6 @@ namespace {
 bool file_exists(const fs::path& p) {
   std::error_code ec;
   return fs::exists(p, ec);
-}
-
-void fsync_path(const fs::path& p, bool directory) {
-  const int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
-void write_all(int fd, const std::string& text, const char* what) {
-  const char* p = text.data();
-  size_t left = text.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error(fmt::format("cannot write {}: {}", what, std::strerror(errno)));
-    }
-    p += n;
-    left -= size_t(n);
-  }
 }
 
 void close_fd(int& fd) {
@@ -80,22 +61,6 @@ json manifest_runs(const Sweep& s, const std::vector<size_t>& mine) {
 }
 
 }  // namespace
-
-void write_file_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
-  try {
-    write_all(fd, text, tmp.c_str());
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::fsync(fd);
-  ::close(fd);
-  fs::rename(tmp, path);
-  fsync_path(path.parent_path().empty() ? fs::path(".") : path.parent_path(), true);
-}
 
 json sweep_manifest(const Sweep& s, const std::vector<size_t>& mine, const ShardSpec& shard, SaveParams save) {
   json m;
@@ -260,12 +225,12 @@ void SweepDir::open_tables_for_append() {
 
 void SweepDir::append(const std::string& runs_lines, const std::string& curves_lines) {
   if (!curves_lines.empty()) {
-    write_all(curves_fd_, curves_lines, "curves.csv");
-    if (::fsync(curves_fd_) != 0) throw std::runtime_error(fmt::format("fsync curves.csv: {}", std::strerror(errno)));
+    write_all(curves_fd_, curves_lines, dir_ / "curves.csv");
+    fsync_fd(curves_fd_, dir_ / "curves.csv");
   }
   if (!runs_lines.empty()) {
-    write_all(runs_fd_, runs_lines, "runs.csv");
-    if (::fsync(runs_fd_) != 0) throw std::runtime_error(fmt::format("fsync runs.csv: {}", std::strerror(errno)));
+    write_all(runs_fd_, runs_lines, dir_ / "runs.csv");
+    fsync_fd(runs_fd_, dir_ / "runs.csv");
   }
 }
 
@@ -291,7 +256,7 @@ void SweepDir::save_params(const std::vector<std::string>& run_ids, const std::f
     fs::remove_all(dst, ec);
     fs::rename(tmp, dst);
   }
-  fsync_path(dir_ / "runs", true);
+  fsync_directory(dir_ / "runs");
 }
 
 void SweepDir::remove_params(const std::string& run_id) {

@@ -29,6 +29,11 @@ struct RunTiming {
 void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack,
                        size_t r, const RunResult& result, const RunTiming& timing);
 
+// The same, built under DIR.partial and renamed to DIR (new, or empty) once every file is
+// durable: a kill or a full disk never leaves a DIR that looks complete.
+void write_run_outputs_atomically(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack,
+                                  size_t r, const RunResult& result, const RunTiming& timing);
+
 nlohmann::json summary_json(const RunPack& pack, size_t r, const RunResult& result, const RunTiming& timing);
 
 // Bytes of memory the OS can give now (MemAvailable), 0 when unknown.

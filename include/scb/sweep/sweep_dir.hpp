@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scb/core/durable_file.hpp"
 #include "scb/sweep/expand.hpp"
 #include "scb/sweep/save_params.hpp"
 #include "scb/sweep/shard.hpp"
@@ -20,8 +21,6 @@
 
 namespace scb {
 
-// Writes `text` to `path` atomically (temporary file, fsync, rename, fsync of the directory).
-void write_file_atomic(const std::filesystem::path& path, const std::string& text);
 
 // The manifest of a new sweep directory: the sweep as read, this shard's runs and the save mode.
 nlohmann::json sweep_manifest(const Sweep& sweep, const std::vector<size_t>& runs, const ShardSpec& shard, SaveParams save);
