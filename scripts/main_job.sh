@@ -9,7 +9,7 @@ OUT=${1:-out/quick}
 BUILD=${BUILD:-build}
 scripts/setup.sh
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$BUILD"
+cmake --build "$BUILD" --target scb   # only the engine: the tests and benchmarks are the test command's
 if [ -f "$OUT/manifest.json" ]; then
   "$BUILD/scb" sweep configs/sweep_quick.json --out "$OUT" --resume
 else
