@@ -1,4 +1,4 @@
-// Forward pass of the sampled algorithms (SPEC 3): tokens are drawn inside the kernel from the
+// Forward pass of the sampled algorithms (docs/model.md section 3): tokens are drawn inside the kernel from the
 // Philox/alias contract (the draw_* functions of model.hpp, so they are bit-identical to the CPU)
 // and never copied from the host nor stored as an N x T matrix: only their uint16 codes are kept
 // for the backward gather. Why the kernels are shaped this way:

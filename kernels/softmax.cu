@@ -1,4 +1,4 @@
-// Softmax attention (a^(k) = softmax(w^(k)), SPEC 2) on the device: the attention cache
+// Softmax attention (a^(k) = softmax(w^(k)), docs/model.md section 2) on the device: the attention cache
 // attn = softmax of the logits held in A, refreshed after each update of a column, as the CPU
 // backend does with softmax_column. Why the kernel is shaped this way:
 //  - softmax_refresh_kernel: one block per (run, column). A column can hold 100,000 positions,

@@ -1,12 +1,12 @@
-// Population gradients (SPEC 4) and the exact metrics (SPEC 6) on the device. Why the kernels
-// are shaped this way:
+// Population gradients (docs/model.md section 4) and the exact metrics (section 6 there) on the
+// device. Why the kernels are shaped this way:
 //  - Everything the population loss and its gradients need from A is four numbers per column
 //    (sum a, sum a^2, q.a, sum q), so A is never read for them: the update pass of the previous
 //    step reduces them (update.cu) and population_terms_kernel (one block per run) combines
 //    them with the O(N^2) V terms into dA = base + slope a + spike q per column and the four
 //    scalars of dV; population_v_kernel then updates V elementwise (plus Gaussian noise drawn
 //    from the Philox contract).
-//  - population_noise_kernel: with noise and projection, SPEC 5 projects the noisy A-gradient, so
+//  - population_noise_kernel: with noise and projection, docs/model.md section 5 projects the noisy A-gradient, so
 //    the projection mean needs the column sums of the noise before the update pass. The noise is
 //    regenerated (gradient_noise_block of model.hpp), never stored: one block per (run, tile,
 //    column group) of the update pass's TilePlan sums its tile with cub::BlockReduce, and

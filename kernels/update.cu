@@ -1,4 +1,4 @@
-// Parameter updates of SPEC 5. Why the kernels are shaped this way:
+// Parameter updates of docs/model.md section 5. Why the kernels are shaped this way:
 //  - dv_update_kernel: dV = R^T H / B is a tiny GEMM per run (N x N outputs, B-long sums); a
 //    16 x 16 output tile per block with the samples staged in shared memory, summed in sample
 //    order (the CPU's order), and the V update and divergence check fused into the epilogue.
@@ -12,7 +12,7 @@
 //    into a pending scale per column, and the next pass (and the forward) reads float(a * scale),
 //    exactly the value the CPU stores after rescaling. Population mode forms dA = base + slope a
 //    + spike q (+ noise) on the fly and reduces the column statistics of the next step here too;
-//    the projection mean of the noisy gradient (SPEC 5) is known before this pass because the
+//    the projection mean of the noisy gradient (docs/model.md section 5) is known before this pass because the
 //    noise is regenerated, not stored: population_noise_kernel (stats.cu) sums it per column first.
 //    Softmax attention updates the logits in A with dl/dw = a (dl/da - adot), reading a from the
 //    attention cache; no threshold or renormalisation, and the cache and the population

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The `train.noise` that matches real minibatch SGD, for `population` runs (SPEC 5).
+"""The `train.noise` that matches real minibatch SGD, for `population` runs (docs/model.md section 5).
 
     /usr/bin/python3 scripts/matched_noise.py RUN_DIR... [--samples 20000] [--at bayes|init|final]
 

@@ -1,4 +1,4 @@
-// SPEC 8 through the `scb` binary: a successful run and its files (the saved matrices give
+// docs/formats.md through the `scb` binary: a successful run and its files (the saved matrices give
 // back the reported loss), and bad input as a new user would type it: exit status 2, one line
 // on stderr naming the key, nothing written, an existing output directory left alone.
 #include <gtest/gtest.h>
@@ -94,7 +94,7 @@ TEST_F(Cli, SuccessfulRunWritesEveryFile) {
   EXPECT_EQ(resolved["eval"]["every"], 10);
   EXPECT_NO_THROW(scb::resolve_config(resolved, out));
 
-  // curves.csv: the SPEC 6 header and one row per evaluation (0, 10, ..., 50).
+  // curves.csv: the docs/model.md section 6 header and one row per evaluation (0, 10, ..., 50).
   const std::string curves = scbtest::read_text(out / "curves.csv");
   EXPECT_EQ(curves.substr(0, curves.find('\n')), std::string(scb::kCurveHeader));
   EXPECT_EQ(std::string(scb::kCurveHeader), "step,samples,loss,excess_loss,dist_V,dist_A,dist_V_norm,dist_A_norm,nnz_A");

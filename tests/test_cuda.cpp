@@ -443,7 +443,7 @@ TEST(CudaDevice, MetricsOf200StepRunsMatchCpu) {
 #endif
 }
 
-// SPEC 5 projects the noisy population gradient: the device sums the regenerated noise per
+// docs/model.md section 5 projects the noisy population gradient: the device sums the regenerated noise per
 // column before the update pass (population_noise_kernel). Without thresholding or
 // renormalisation the projection keeps every column sum at 1, which an unprojected noise would
 // visibly break (a random walk of about 0.5 over these 200 steps); and the runs follow the CPU

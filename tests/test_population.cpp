@@ -1,4 +1,4 @@
-// SPEC 3, 4 and 6: the exact population loss against Monte Carlo over forward_sample, the
+// docs/model.md sections 3, 4 and 6: the exact population loss against Monte Carlo over forward_sample, the
 // population and per-sample gradients against finite differences and against each other, and
 // the reported metrics against direct dense computations.
 #include <gtest/gtest.h>

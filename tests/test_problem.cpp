@@ -1,5 +1,5 @@
-// SPEC 1 and 7: problem generation from a seed (determinism, stochasticity, supports, weights),
-// the Gamma sampler, and validation of explicit P and Q.
+// docs/model.md section 1 and docs/rng.md: problem generation from a seed (determinism,
+// stochasticity, supports, weights), the Gamma sampler, and validation of explicit P and Q.
 #include <gtest/gtest.h>
 
 #include <algorithm>

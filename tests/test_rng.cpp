@@ -1,4 +1,4 @@
-// SPEC 7: Philox4x32-10 against the Random123 known-answer vectors, the uniform helpers, and
+// docs/rng.md: Philox4x32-10 against the Random123 known-answer vectors, the uniform helpers, and
 // the integer Walker/Vose alias tables (exact probabilities and a chi-square test of sampling).
 #include <gtest/gtest.h>
 

@@ -1,6 +1,7 @@
-// SPEC 5-7 end to end on the CPU backend: determinism across thread counts and pack layouts,
-// the Gaussian gradient noise of the population simulation, the training driver's evaluation
-// cadence, and the reference acceptance check (proximal beats SGD on configs/reference.json).
+// docs/model.md section 5 and docs/rng.md end to end on the CPU backend: determinism across
+// thread counts and pack layouts, the Gaussian gradient noise of the population simulation, the
+// training driver's evaluation cadence, and the reference acceptance check (proximal beats SGD
+// on configs/reference.json).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -218,7 +219,7 @@ TEST(Trainer, ZeroStepsEvaluatesTheStartOnly) {
   EXPECT_EQ(t.results[0].status, scb::RunStatus::done);
 }
 
-// ---- The acceptance check of SPEC 5 ----
+// ---- The acceptance check of docs/model.md section 5 ----
 
 TEST(Reference, ProximalBeatsSgdOnTheReferenceConfig) {
   const json doc = scb::load_json_file(std::filesystem::path(SCB_SOURCE_DIR) / "configs" / "reference.json");

@@ -1,4 +1,4 @@
-// SPEC 5: the update rules as the CPU backend applies them to a RunPack: soft-thresholding,
+// docs/model.md section 5: the update rules as the CPU backend applies them to a RunPack: soft-thresholding,
 // projection, preconditioning, renormalisation, the drain without it, and divergence.
 #include <gtest/gtest.h>
 
@@ -322,7 +322,7 @@ TEST(Updates, ProjectedSgdPreservesColumnSums) {
 }
 
 TEST(Updates, ProjectedPopulationNoisePreservesColumnSums) {
-  // SPEC 5: population mode is "the exact gradient plus noise" with "the same update rules",
+  // docs/model.md section 5: population mode is "the exact gradient plus noise" with "the same update rules",
   // and P_A subtracts the column mean of the gradient; the noisy gradient is projected too.
   scb::RunPack pack = make_pack({{"train", {{"algorithm", "population"}, {"noise", 1.0}, {"batch_size", 4},
                                             {"project", true}, {"stage1_steps", 1000}, {"renormalize", false}}}});
@@ -386,7 +386,7 @@ TEST(Updates, WithoutRenormalizeColumnSumsDrain) {
 
 TEST(Updates, DistortionWithoutRenormalize) {
   // Sampled proximal SGD, long enough for the drain to matter: without renormalisation the
-  // attention columns lose mass and V grows to compensate (SPEC 5); with it, neither happens.
+  // attention columns lose mass and V grows to compensate (docs/model.md section 5); with it, neither happens.
   auto train = [](bool renormalize) {
     scb::RunPack pack = make_pack({{"problem", {{"T", 30}}},
                                    {"train", {{"algorithm", "proximal"}, {"steps", 3000}, {"stage1_steps", 500},

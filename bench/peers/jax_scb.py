@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A JAX peer of the engine's sweep: the SCB training step (SPEC 3 and 5) of ONE run written as a
+"""A JAX peer of the engine's sweep: the SCB training step (docs/model.md sections 3 and 5) of ONE run written as a
 pure function, jax.vmap over R runs (each with its own lambda and random key), jit-compiled, with
 the engine's proximal SGD and defaults (bench/peers/peer_common.py). It reports the same JSON keys
 as `torch_scb.py --runs R`, so the engine, PyTorch and JAX are compared on one footing:

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A peer for `scb bench --peer`: the SCB training step of SPEC 3 and 5 written the way a
+"""A peer for `scb bench --peer`: the SCB training step of docs/model.md sections 3 and 5 written the way a
 researcher would write it in plain, vectorised PyTorch (CPU, or CUDA with --device cuda), to
 compare the engine with.
 
@@ -23,7 +23,7 @@ SGD and a proximal step and reports sample-tokens/s, run-steps/s and whole runs/
 Usage (run by `scb bench --peer`; needs Debian's python3-torch for /usr/bin/python3):
   /usr/bin/python3 bench/peers/torch_scb.py --N 3 --T 10000 --B 128 --pack 1 --seconds 2 --reps 5
   /usr/bin/python3 bench/peers/torch_scb.py --runs 100 --N 20 --T 1000 [--device cuda] [--full]
-  /usr/bin/python3 bench/peers/torch_scb.py --selftest     # the SPEC 5 reference point
+  /usr/bin/python3 bench/peers/torch_scb.py --selftest     # the docs/model.md section 5 reference point
 Prints one JSON object on stdout (exit status 3 with {"skipped": ...} when it cannot run).
 """
 import argparse
@@ -250,7 +250,7 @@ def run_runs(args):
 
 
 def selftest():
-    """SPEC 5 reference point: N=3, T=100, Q=2, B=64, 16,000 steps, stage1 4,000."""
+    """docs/model.md section 5 reference point: N=3, T=100, Q=2, B=64, 16,000 steps, stage1 4,000."""
     torch.set_num_threads(1)
     out = {}
     for name, proximal in (("sgd", False), ("proximal", True)):

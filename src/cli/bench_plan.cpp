@@ -103,7 +103,7 @@ std::vector<BenchCase> case_grid(const BenchPlan& plan) {
 
 // The bench's training config: proximal stage from step 0 (threshold and renormalisation every
 // step: the most expensive step, and where the paper's method spends most of its steps), or plain
-// SGD. lambda = 0.5 / T keeps the threshold the same size relative to a_t = 1/T as the SPEC 5
+// SGD. lambda = 0.5 / T keeps the threshold the same size relative to a_t = 1/T as the docs/model.md section 5
 // reference point (N = 3, T = 100, lambda = 0.005). Defaults otherwise.
 Config bench_config(uint64_t N, uint64_t T, uint64_t B, uint64_t seed, const std::string& stage) {
   json doc = {{"problem", {{"N", N}, {"T", T}, {"Q", std::min<uint64_t>(T, 2)}, {"seed", 1}}},

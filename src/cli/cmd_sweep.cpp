@@ -1,4 +1,4 @@
-// `scb sweep SWEEP.json --out DIR` and `scb merge OUT DIR...` (SPEC 8, issue 3).
+// `scb sweep SWEEP.json --out DIR` and `scb merge OUT DIR...` (docs/formats.md sections 1, 3 and 5; issue 3).
 #include <cstdio>
 
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-// `scb train CONFIG.json --out DIR`: one run, the files of SPEC 8.
+// `scb train CONFIG.json --out DIR`: one run, the files of docs/formats.md section 4.
 #include <chrono>
 #include <cstdio>
 

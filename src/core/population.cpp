@@ -6,7 +6,7 @@ namespace scb {
 
 namespace {
 
-// The four V-dependent scalars of SPEC 4 plus V mu.
+// The four V-dependent scalars of docs/model.md section 4 plus V mu.
 struct VTerms {
   double c1, c2, c3, c4;
   std::vector<double> Vmu;
@@ -119,7 +119,7 @@ AttentionGradientTerms population_gradient_terms(const Problem& pb, const Real* 
     g.a_dot[k] = g.base[k] * c.sa + g.slope[k] * c.n2 + g.spike[k] * c.qa;
   }
   if (dV) {
-    // Exact derivative of the SPEC 4 formula:
+    // Exact derivative of the docs/model.md section 4 formula:
     // sum_k mu_k [ -(q.a)(P D - mu mu^T) - s_a s_q mu mu^T + ||a||^2 (V D - Vmu mu^T) + s_a^2 Vmu mu^T ]
     for (uint32_t i = 0; i < N; ++i)
       for (uint32_t j = 0; j < N; ++j) {

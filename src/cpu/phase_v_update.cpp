@@ -2,7 +2,7 @@
 // then the V update with its range check (acted on in step_finish.cpp, so every cause of
 // divergence is recorded alike). Sampled algorithms reduce the samples of phase 1 in sample
 // order; population mode forms the exact gradient terms, adds the regenerated Gaussian noise,
-// and with noise and projection joins the noise's column means to the exact ones (SPEC 5
+// and with noise and projection joins the noise's column means to the exact ones (docs/model.md section 5
 // projects the noisy gradient): sum_noise_block per (run, block of positions), add_noise_means
 // per run.
 #include <algorithm>

@@ -1,5 +1,5 @@
 #pragma once
-// A backend schedules the math of SPEC 3-5 for a whole RunPack: the CPU backend with
+// A backend schedules the math of docs/model.md sections 3-5 for a whole RunPack: the CPU backend with
 // threads over (run, sample) and (run, block of positions), the CUDA backend with kernels.
 // Virtual calls happen once per step or evaluation, never per token.
 #include <cstdint>
@@ -22,7 +22,7 @@ class Backend {
   virtual void attach(RunPack& pack) = 0;
   // One step of every active run; runs that diverge get status diverged and their step.
   virtual void step() = 0;
-  // Exact metrics (SPEC 6) of the listed runs at their current parameters.
+  // Exact metrics (docs/model.md section 6) of the listed runs at their current parameters.
   virtual std::vector<Metrics> evaluate(const std::vector<uint32_t>& runs) = 0;
   // Makes pack.V and pack.A current on the host.
   virtual void download() = 0;

@@ -1,5 +1,5 @@
 #pragma once
-// Run configuration (SPEC 8): a JSON document validated against one schema that gives every
+// Run configuration (docs/formats.md section 2): a JSON document validated against one schema that gives every
 // key its default, type and range. Errors name the dotted key path and what is allowed.
 #include <cstdint>
 #include <filesystem>

@@ -1,5 +1,5 @@
 #pragma once
-// The per-element math of SPEC 1-3 and 5 that both backends execute: drawing one sample's
+// The per-element math of docs/model.md sections 1-3 and 5 that both backends execute: drawing one sample's
 // tokens, query, position and output from the randomness contract, and the scalar update
 // rules (soft-thresholding, final normalisation). Everything here is __host__ __device__
 // and works on plain pointers (ProblemView), so the CUDA kernels call exactly this code.
@@ -78,7 +78,7 @@ SCB_HD Real soft_threshold(Real z, Real tau) {
   return (above > Real(0) ? above : Real(0)) + (below < Real(0) ? below : Real(0));
 }
 
-// One coordinate of the A update of SPEC 5, given the raw gradient g of a^(k)_t, the
+// One coordinate of the A update of docs/model.md section 5, given the raw gradient g of a^(k)_t, the
 // column's gradient mean (subtracted when projecting), 1/mu_k (when preconditioning) and tau
 // (0 in stage 1 / sgd: then the threshold is skipped, not applied with 0).
 struct AUpdateRule {

@@ -1,5 +1,5 @@
 #pragma once
-// The files of SPEC 8: config.json, curves.csv, summary.json and the .npy matrices of a run.
+// The files of docs/formats.md section 4: config.json, curves.csv, summary.json and the .npy matrices of a run.
 #include <filesystem>
 #include <string>
 

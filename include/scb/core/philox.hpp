@@ -3,7 +3,7 @@
 // Counter-based, so any random number of any run can be recomputed from its coordinates
 // on the CPU or the GPU, and results never depend on threads, packs, devices or resumes.
 //
-// Counter layout (SPEC 7):  c0 = block of 4 positions (or element index),
+// Counter layout (docs/rng.md):  c0 = block of 4 positions (or element index),
 //                           c1 = sample index within the step (or sub-index),
 //                           c2 = step (or item index),  c3 = stream id (below).
 // Key = the 64-bit seed: k0 = low 32 bits, k1 = high 32 bits.

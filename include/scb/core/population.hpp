@@ -1,5 +1,5 @@
 #pragma once
-// SPEC 4 and 6: the exact population loss L(V, A), its gradients and the reported metrics,
+// docs/model.md sections 4 and 6: the exact population loss L(V, A), its gradients and the reported metrics,
 // in double precision. All O(N^2 + T N): the sums over k only need per-column scalars
 // (q.a, s_a, ||a||^2), and P mu = mu collapses the N^3 products.
 #include <cstdint>
@@ -48,7 +48,7 @@ void value_distances(const Problem& pb, const Real* V, Metrics& m);
 template <typename Real>
 Metrics compute_metrics(const Problem& pb, const Real* V, const Real* A);
 
-// The final normalisation of SPEC 5: a-hat = [a]_+ / 1^T [a]_+ (uniform when all <= 0).
+// The final normalisation of docs/model.md section 5: a-hat = [a]_+ / 1^T [a]_+ (uniform when all <= 0).
 template <typename Real>
 void normalize_attention_column(const Real* a, uint32_t T, double* out);
 // V-hat: each column of V divided by its sum.

@@ -1,5 +1,5 @@
 #pragma once
-// The SCB data model of SPEC 1: P, mu and the sparse Q, generated from a seed with the
+// The SCB data model of docs/model.md section 1: P, mu and the sparse Q, generated from a seed with the
 // counter-based generator or given explicitly and validated, plus the alias tables the
 // samplers draw from.
 #include <cstdint>
@@ -21,7 +21,7 @@ struct Problem {
   std::vector<uint32_t> q_ptr;    // N + 1 CSR offsets
   std::vector<uint32_t> q_pos;    // positions in [0, T), ascending within a column
   std::vector<double> q_w;        // weights, each column sums to 1
-  // Sampling tables (SPEC 7).
+  // Sampling tables (docs/rng.md).
   AliasTable mu_table;
   std::vector<uint32_t> P_threshold, P_alias;  // row j = table of column P[:, j]
   std::vector<uint32_t> q_threshold, q_alias;  // CSR like q_pos

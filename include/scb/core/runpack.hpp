@@ -57,7 +57,7 @@ std::vector<float> attention_matrix(const RunPack& pack, size_t r);
 // Whether two configs can share a pack.
 bool same_pack_shape(const Config& a, const Config& b);
 
-// Initial V and A of SPEC 2 for a config (files are loaded and their shapes validated).
+// Initial V and A of docs/model.md section 2 for a config (files are loaded and their shapes validated).
 void initial_parameters(const Config& cfg, const Problem& pb, float* V, float* A);
 
 // Bytes one run needs on a backend, for the memory planner and the fit check.

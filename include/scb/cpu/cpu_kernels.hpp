@@ -55,7 +55,7 @@ inline bool tile_is_zero(const float* a, uint32_t len) {
 bool shrink_column(float* a, uint32_t T, float c, const AUpdateRule& rule, float limit, double* col_sum,
                    uint32_t stride, uint8_t* zero_tiles = nullptr);
 
-// Per-sample residual and back-projected residual of SPEC 3: r = V h - e_{x_o}, g = V^T r
+// Per-sample residual and back-projected residual of docs/model.md section 3: r = V h - e_{x_o}, g = V^T r
 // (V row-major N x N, work 2 N^2). Every r_i is summed over j in ascending order and every g_j
 // over i in ascending order, whichever way the loops run: with VT (V transposed, by columns)
 // both are axpy loops over contiguous memory that vectorise (AVX-512/AVX2 clones); without it

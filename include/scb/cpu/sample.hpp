@@ -1,5 +1,5 @@
 #pragma once
-// One sample of SPEC 1-3 end to end, as the CPU backend computes it: draw its tokens, query,
+// One sample of docs/model.md sections 1-3 end to end, as the CPU backend computes it: draw its tokens, query,
 // position and output from the randomness contract, scatter h = X a^(k) and the token counts,
 // and form r = V h - e_{x_o}, g = V^T r. The per-sample gradients follow without a second pass:
 //   dl/dV = r h^T,  dl/da^(k)_t = g[x_t],  mean_t dl/da^(k)_t = (1/T) sum_j g_j c_j.

@@ -191,7 +191,7 @@ inline ColumnStats column_stats(const Problem& pb, const float* A, uint32_t k) {
   return c;
 }
 
-// SPEC 4 and 6 from the column statistics and V (the formulas of population.cpp).
+// docs/model.md sections 4 and 6 from the column statistics and V (the formulas of population.cpp).
 inline Metrics metrics_from_stats(const Problem& pb, const float* V, const ColumnStats* cols) {
   const uint32_t N = pb.N, T = pb.T;
   const double* mu = pb.mu.data();
