@@ -277,7 +277,7 @@ def main():
     ap.add_argument("--memory-cap", type=float, default=0, help="skip when the step needs more bytes")
     ap.add_argument("--max-step-seconds", type=float, default=0, help="one repetition of one step beyond this")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    ap.add_argument("--selftest", action="store_true", help="check the step against the SPEC 5 reference point")
+    ap.add_argument("--selftest", action="store_true", help="check the step against the docs/model.md section 5 reference point")
     peer_common.add_runs_arguments(ap)
     args = ap.parse_args()
     res = selftest() if args.selftest else run_runs(args) if args.runs > 0 else run_bench(args)

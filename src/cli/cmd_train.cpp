@@ -72,7 +72,7 @@ int run_train(const TrainArgs& args) {
 
 void add_train_command(CLI::App& app, int& status) {
   auto args = std::make_shared<TrainArgs>();
-  CLI::App* cmd = app.add_subcommand("train", "Train one SCB run from a JSON config (SPEC 8)");
+  CLI::App* cmd = app.add_subcommand("train", "Train one SCB run from a JSON config (docs/formats.md section 4)");
   cmd->add_option("config", args->config, "Config file (JSON)")->required();
   cmd->add_option("--out", args->out, "Output directory (new or empty)");
   cmd->add_option("--device", args->device, "cpu, cuda or auto (default auto)");
