@@ -6,6 +6,7 @@ import tempfile
 import pandas as pd
 
 from . import _scb
+from ._progress import ProgressBar
 
 
 class Sweep:
@@ -48,7 +49,8 @@ def sweep(sweep, out, *, resume=False, shard=None, device="auto", threads=0, pro
     """Runs (or with resume=True continues) a sweep into `out`, like `scb sweep`; returns Sweep."""
     path, temporary = _sweep_file(sweep)
     try:
-        summary = _scb.sweep(path, os.fspath(out), resume, shard or "", device, threads, not progress)
+        with ProgressBar(progress, "scb.sweep") as bar:
+            summary = _scb.sweep(path, os.fspath(out), resume, shard or "", device, threads, bar)
     finally:
         if temporary:
             os.unlink(temporary)

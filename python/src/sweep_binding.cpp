@@ -11,7 +11,7 @@ namespace scb::python {
 namespace {
 
 py::dict sweep_of(const std::string& sweep_file, const std::string& out, bool resume, const std::string& shard,
-                  const std::string& device, int threads, bool quiet) {
+                  const std::string& device, int threads, const py::object& progress) {
   SweepOptions o;
   o.sweep_file = sweep_file;
   o.out = out;
@@ -22,10 +22,9 @@ py::dict sweep_of(const std::string& sweep_file, const std::string& out, bool re
   }
   o.device = parse_device(device);
   o.threads = threads;
-  o.quiet = quiet;
-  // No progress callback: the engine draws its own line on a terminal; the poll is for Ctrl-C.
-  PythonPoll poll{py::none()};
-  o.poll = [&poll] { poll(TrainProgress{0, 1, 0, 0, 0}); };
+  o.quiet = true;  // Python draws the progress (a tqdm bar from `progress`, None for silence)
+  PythonPoll poll{progress};
+  o.poll = [&poll](const TrainProgress& p) { poll(p); };
   SweepSummary s;
   try {
     py::gil_scoped_release release;
@@ -43,7 +42,7 @@ py::dict sweep_of(const std::string& sweep_file, const std::string& out, bool re
 
 void register_sweep(py::module_& m) {
   m.def("sweep", &sweep_of, py::arg("sweep_file"), py::arg("out"), py::arg("resume"), py::arg("shard"),
-        py::arg("device"), py::arg("threads"), py::arg("quiet"));
+        py::arg("device"), py::arg("threads"), py::arg("progress"));
 }
 
 }  // namespace scb::python

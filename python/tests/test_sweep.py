@@ -65,3 +65,9 @@ def test_interrupted_sweep_resumes_to_the_same_tables(tmp_path):
     scb.sweep(tmp_path / "s.json", tmp_path / "b", progress=False)
     for name in ("runs.csv", "curves.csv"):
         assert sorted_rows(tmp_path / "a" / name) == sorted_rows(tmp_path / "b" / name)
+
+
+def test_sweep_progress_bar(tmp_path, capsys):
+    scb.sweep(SWEEP, tmp_path / "out", progress=True)
+    err = capsys.readouterr().err
+    assert "scb.sweep" in err and "240/240" in err  # 4 runs x 60 steps, the bar at its end

@@ -59,7 +59,8 @@ class PackTraining {
   std::vector<size_t> choose_saves(const PackInFlight& f, const PendingRows& rows, std::vector<std::string>& old_best);
   void save_pending_params(PackInFlight& f, const std::vector<size_t>& to_save);
   void report_progress(size_t w, const TrainProgress& p);
-  void poll_between_steps();
+  void poll_between_steps(size_t w, const TrainProgress& p);
+  TrainProgress sweep_progress(size_t w, const TrainProgress& p);  // with mu_ held
 
   const PackTrainingJob& job_;
   std::vector<std::unique_ptr<Backend>>& backends_;
@@ -132,7 +133,7 @@ void PackTraining::train_one_pack(size_t w, const PlannedPack& plan) {
       [&](const TrainProgress& p) {
         flush(f);
         report_progress(w, p);
-        poll_between_steps();
+        poll_between_steps(w, p);
       },
       [&](size_t r, const RunResult& res) { f.pending.emplace_back(r, res); });
   flush(f);
@@ -213,16 +214,27 @@ void PackTraining::save_pending_params(PackInFlight& f, const std::vector<size_t
   });
 }
 
+TrainProgress PackTraining::sweep_progress(size_t w, const TrainProgress& p) {
+  live_steps_[w] = p.steps_done;
+  live_tokens_[w] = p.sample_tokens;
+  TrainProgress s;
+  s.steps_total = steps_todo_;
+  s.steps_done = steps_before_;
+  s.sample_tokens = tokens_before_;
+  for (size_t v = 0; v < job_.plan.workers; ++v) s.steps_done += live_steps_[v], s.sample_tokens += live_tokens_[v];
+  s.elapsed_seconds = seconds_since(start_);
+  s.last_loss = p.last_loss;
+  return s;
+}
+
 void PackTraining::report_progress(size_t w, const TrainProgress& p) {
   if (!line_.enabled()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  live_steps_[w] = p.steps_done;
-  live_tokens_[w] = p.sample_tokens;
-  int64_t st = steps_before_, tk = tokens_before_;
-  for (size_t v = 0; v < job_.plan.workers; ++v) st += live_steps_[v], tk += live_tokens_[v];
-  const double t = seconds_since(start_);
-  line_.update(double(st) / double(std::max<int64_t>(1, steps_todo_)),
-               fmt::format("runs {}/{}  {} sample-tokens/s", runs_done_, job_.runs_total, format_rate(t > 0 ? double(tk) / t : 0)));
+  const TrainProgress s = sweep_progress(w, p);
+  const double t = s.elapsed_seconds;
+  line_.update(double(s.steps_done) / double(std::max<int64_t>(1, s.steps_total)),
+               fmt::format("runs {}/{}  {} sample-tokens/s", runs_done_, job_.runs_total,
+                           format_rate(t > 0 ? double(s.sample_tokens) / t : 0)));
 }
 
 // Another worker failed (or the poll asked to stop): leave this pack at once, so that a Ctrl-C
@@ -231,11 +243,11 @@ struct StopRequested : std::exception {
   const char* what() const noexcept override { return "sweep stopped"; }
 };
 
-void PackTraining::poll_between_steps() {
+void PackTraining::poll_between_steps(size_t w, const TrainProgress& p) {
   if (stop_.load()) throw StopRequested{};
   if (!job_.poll || !*job_.poll) return;
   std::lock_guard<std::mutex> lock(mu_);
-  (*job_.poll)();
+  (*job_.poll)(sweep_progress(w, p));
 }
 
 }  // namespace

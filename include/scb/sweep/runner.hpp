@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "scb/core/backend.hpp"
+#include "scb/core/trainer.hpp"
 #include "scb/sweep/save_params.hpp"
 #include "scb/sweep/shard.hpp"
 
@@ -25,10 +26,11 @@ struct SweepOptions {
   bool save_params_given = false;  // on --resume, the manifest's mode unless given
   bool quiet = false;
   bool dry_run = false;
-  // Called after every step of every pack, one call at a time (the Python binding checks for
-  // Ctrl-C here). An exception it throws stops every worker at its next step and run_sweep
-  // rethrows it: the finished runs are on disk and --resume continues, as after a kill.
-  std::function<void()> poll;
+  // Called after every step of every pack, one call at a time, with the progress of the whole
+  // sweep (steps and sample-tokens of the runs left to train; the Python binding draws its bar and
+  // checks for Ctrl-C here). An exception it throws stops every worker at its next step and
+  // run_sweep rethrows it: the finished runs are on disk and --resume continues, as after a kill.
+  std::function<void(const TrainProgress&)> poll;
 };
 
 struct SweepSummary {

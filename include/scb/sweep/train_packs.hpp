@@ -35,7 +35,7 @@ struct PackTrainingJob {
   BestParams& best;
   size_t runs_done = 0, runs_total = 0;  // for the progress line
   bool show_progress = false;
-  const std::function<void()>* poll = nullptr;  // SweepOptions::poll
+  const std::function<void(const TrainProgress&)>* poll = nullptr;  // SweepOptions::poll
 };
 
 struct TrainedRuns {
