@@ -10,7 +10,7 @@
 
 Bad input raises scb.ConfigError (a ValueError) with the one-line message `scb` prints. Training
 releases the GIL; Ctrl-C stops it with KeyboardInterrupt (a sweep directory stays resumable).
-docs/python.md describes every function.
+README.md, section "Python", describes every function; docs/notebooks/quickstart.ipynb shows them.
 """
 from ._scb import ConfigError
 from ._run import Run, load_run, train
