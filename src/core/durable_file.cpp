@@ -50,22 +50,28 @@ void fsync_directory(const fs::path& dir) {
   if (rc != 0) fail("sync the folder", dir);
 }
 
-void write_file_atomic(const fs::path& path, std::string_view bytes) {
-  const fs::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("write", tmp);
+void write_file_durable(const fs::path& path, std::string_view bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("write", path);
   try {
-    write_all(fd, bytes, tmp);
-    fsync_fd(fd, tmp);
+    write_all(fd, bytes, path);
+    fsync_fd(fd, path);
   } catch (...) {
     ::close(fd);
-    ::unlink(tmp.c_str());
+    ::unlink(path.c_str());
     throw;
   }
   if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail("write", tmp);
+    const int saved = errno;
+    ::unlink(path.c_str());
+    errno = saved;
+    fail("write", path);
   }
+}
+
+void write_file_atomic(const fs::path& path, std::string_view bytes) {
+  const fs::path tmp = path.string() + ".tmp";
+  write_file_durable(tmp, bytes);
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename into place", path);
   fsync_directory(path.parent_path().empty() ? fs::path(".") : path.parent_path());
 }

@@ -37,7 +37,7 @@ void write_impl(const std::filesystem::path& path, const std::vector<uint64_t>& 
   bytes.append(reinterpret_cast<const char*>(&len), 2);
   bytes += header;
   bytes.append(reinterpret_cast<const char*>(data), count * sizeof(T));
-  write_file_atomic(path, bytes);
+  write_file_durable(path, bytes);
 }
 
 }  // namespace

@@ -54,7 +54,7 @@ nlohmann::json summary_json(const RunPack& pack, size_t r, const RunResult& res,
 
 void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack, size_t r,
                        const RunResult& res, const RunTiming& timing) {
-  auto write_text = [&](const char* name, const std::string& text) { write_file_atomic(dir / name, text); };
+  auto write_text = [&](const char* name, const std::string& text) { write_file_durable(dir / name, text); };
   write_text("config.json", cfg.resolved.dump(2) + "\n");
   std::string curves = std::string(kCurveHeader) + "\n";
   for (const Metrics& m : res.curve) curves += curve_row(m) + "\n";
@@ -78,6 +78,7 @@ void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, cons
   };
   write_by_rows("A.npy", attention_matrix(pack, r).data());
   if (pack.attention == Attention::softmax) write_by_rows("W.npy", pack.A_of(r));  // the logits
+  fsync_directory(dir);  // the folder's entries too, before a caller renames it into place
 }
 
 void write_run_outputs_atomically(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack, size_t r,
@@ -90,7 +91,6 @@ void write_run_outputs_atomically(const std::filesystem::path& dir, const Config
     throw std::runtime_error(fmt::format("cannot create {}: {}", partial.string(), ec ? ec.message() : "it exists"));
   try {
     write_run_outputs(partial, cfg, pack, r, res, timing);
-    fsync_directory(partial);
   } catch (...) {
     fs::remove_all(partial, ec);  // a full disk must not leave a half-written copy behind
     throw;

@@ -15,6 +15,10 @@ void write_all(int fd, std::string_view bytes, const std::filesystem::path& what
 void fsync_fd(int fd, const std::filesystem::path& what);
 // fsync of a folder, so a rename or a new file in it survives a crash; throws naming it.
 void fsync_directory(const std::filesystem::path& dir);
+// `path` written with `bytes`, every write, fsync and close checked (a failed file is removed), but
+// not atomically: for files inside a folder that is itself renamed into place once complete (a
+// run's folder), where a temporary name per file would only add a rename and a folder sync each.
+void write_file_durable(const std::filesystem::path& path, std::string_view bytes);
 // `path` replaced by `bytes` as a whole (see above). The temporary is `path` + ".tmp".
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 

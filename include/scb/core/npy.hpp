@@ -13,6 +13,8 @@ struct NpyArray {
 
 // Throws std::runtime_error with the file name and the reason on any malformed file.
 NpyArray read_npy(const std::filesystem::path& path);
+// Writes durably (scb/core/durable_file.hpp), not atomically: run outputs are written into a folder
+// that is renamed into place once complete.
 void write_npy(const std::filesystem::path& path, const std::vector<uint64_t>& shape,
                const double* data);
 void write_npy(const std::filesystem::path& path, const std::vector<uint64_t>& shape,

@@ -25,7 +25,8 @@ struct RunTiming {
   int threads = 0;
 };
 
-// Everything `scb train --out DIR` writes, for run r of a trained pack.
+// Everything `scb train --out DIR` writes, for run r of a trained pack, each file durable (fsync
+// checked) and the folder synced; callers build DIR under a temporary name and rename it.
 void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack,
                        size_t r, const RunResult& result, const RunTiming& timing);
 
