@@ -1,6 +1,7 @@
 #pragma once
 // The pieces of the `scb._scb` extension: each file registers one concept on the module. The
 // Python package (python/scb/) wraps them in the documented API; nothing here is public.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <chrono>
@@ -12,6 +13,17 @@
 namespace scb::python {
 
 namespace py = pybind11;
+
+// A (rows x cols) numpy view of engine memory whose element (i, j) sits at i*row_step + j*col_step;
+// `owner` (the Python object holding that memory) lives as long as the view.
+template <typename T>
+py::array_t<T> view(const py::object& owner, const T* data, size_t rows, size_t cols, size_t row_step, size_t col_step) {
+  return py::array_t<T>({rows, cols}, {row_step * sizeof(T), col_step * sizeof(T)}, data, owner);
+}
+template <typename T>
+py::array_t<T> vector_view(const py::object& owner, const T* data, size_t n) {
+  return py::array_t<T>({n}, {sizeof(T)}, data, owner);
+}
 
 void register_run(py::module_& m);
 void register_problem(py::module_& m);

@@ -91,16 +91,15 @@ void register_problem(py::module_& m) {
   py::class_<ProblemHandle>(m, "ProblemHandle")
       .def_property_readonly("P", [](py::object self) {
         const Problem& pb = *self.cast<const ProblemHandle&>().problem;
-        return py::array_t<double>({size_t(pb.N), size_t(pb.N)}, {pb.N * sizeof(double), sizeof(double)}, pb.P.data(), self);
+        return view(self, pb.P.data(), pb.N, pb.N, pb.N, 1);
       })
       .def_property_readonly("Q", [](py::object self) {
         const ProblemHandle& h = self.cast<const ProblemHandle&>();
-        const size_t N = h.problem->N, T = h.problem->T;
-        return py::array_t<double>({T, N}, {sizeof(double), T * sizeof(double)}, h.Q_by_columns.data(), self);
+        return view(self, h.Q_by_columns.data(), h.problem->T, h.problem->N, 1, h.problem->T);
       })
       .def_property_readonly("mu", [](py::object self) {
         const Problem& pb = *self.cast<const ProblemHandle&>().problem;
-        return py::array_t<double>({size_t(pb.N)}, {sizeof(double)}, pb.mu.data(), self);
+        return vector_view(self, pb.mu.data(), pb.N);
       })
       .def_property_readonly("bayes_loss", [](const ProblemHandle& h) { return h.problem->bayes_loss; });
   m.def("make_problem", &make_problem_of, py::arg("config_json"), py::arg("base_dir"));

@@ -20,12 +20,6 @@ struct TrainedRun {
   std::vector<double> Q_by_columns;   // the problem's Q, dense, by columns
 };
 
-// A (rows x cols) view of engine memory whose element (i, j) sits at i*row_step + j*col_step.
-template <typename T>
-py::array_t<T> view(const py::object& owner, const T* data, size_t rows, size_t cols, size_t row_step, size_t col_step) {
-  return py::array_t<T>({rows, cols}, {row_step * sizeof(T), col_step * sizeof(T)}, data, owner);
-}
-
 py::dict curve_columns(const std::vector<Metrics>& curve) {
   const size_t n = curve.size();
   py::array_t<int64_t> step(n), samples(n), nnz(n);
@@ -100,7 +94,7 @@ void register_run(py::module_& m) {
       })
       .def_property_readonly("mu", [](py::object self) {
         const Problem& pb = self.cast<const TrainedRun&>().run->pack.problem(0);
-        return py::array_t<double>({size_t(pb.N)}, {sizeof(double)}, pb.mu.data(), self);
+        return vector_view(self, pb.mu.data(), pb.N);
       })
       .def("save", &save, py::arg("dir"));
   m.def("train", &train, py::arg("config_json"), py::arg("base_dir"), py::arg("overrides"), py::arg("override_base"),
