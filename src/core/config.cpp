@@ -213,24 +213,6 @@ void set_dotted(json& doc, const std::string& dotted, json value) {
   (*cur)[parts.back()] = std::move(value);
 }
 
-json parse_json_text(const std::string& text, const std::string& origin) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    std::string what = e.what();
-    const auto pos = what.find("parse error");
-    throw ConfigError(fmt::format("{}: malformed JSON ({})", origin, pos == std::string::npos ? what : what.substr(pos)));
-  }
-}
-
-json load_json_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(fmt::format("{}: cannot read the file", path.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_json_text(ss.str(), path.string());
-}
-
 namespace {
 
 // Makes relative .npy paths inside a value of a path-carrying key absolute against base.
@@ -262,8 +244,8 @@ void apply_override(json& doc, const std::string& assignment, const std::filesys
     }()));
   json value;
   try {
-    value = json::parse(text);
-  } catch (const json::parse_error&) {
+    value = parse_json_text(text, "--set " + key);
+  } catch (const JsonSyntaxError&) {
     value = text;  // bare words are strings: --set train.algorithm=sgd
   }
   if (!path_base.empty()) absolutize_paths(key, value, path_base);

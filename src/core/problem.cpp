@@ -37,16 +37,7 @@ std::vector<double> load_matrix(const nlohmann::json& spec, uint64_t rows, uint6
   if (spec.is_string()) {
     std::filesystem::path path = spec.get<std::string>();
     if (path.is_relative()) path = base_dir / path;
-    NpyArray a;
-    try {
-      a = read_npy(path);
-    } catch (const std::exception& e) {
-      throw ConfigError(fmt::format("{}: {}", key, e.what()));
-    }
-    if (a.shape.size() != 2 || a.shape[0] != rows || a.shape[1] != cols)
-      throw ConfigError(fmt::format("{}: {} has shape ({}), expected ({}, {})", key, path.string(),
-                                    fmt::join(a.shape, ", "), rows, cols));
-    m = std::move(a.data);
+    m = read_npy_matrix(path, rows, cols, key);
   } else if (spec.is_array()) {
     if (spec.size() != rows)
       throw ConfigError(fmt::format("{}: expected {} rows, got {}", key, rows, spec.size()));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -22,19 +23,14 @@ void initial_parameters(const Config& cfg, const Problem& pb, float* V, float* A
       V[size_t(i) * N + j] = cfg.model.init == Init::uniform ? 1.0f / static_cast<float>(N)
                                                               : static_cast<float>(pb.mu[i]);
   if (cfg.model.init != Init::files) return;
+  // Values are stored as float: one beyond float range would be inf from the first step.
   auto load = [](const std::string& path, uint64_t rows, uint64_t cols, const char* key) {
-    NpyArray a;
-    try {
-      a = read_npy(path);
-    } catch (const std::exception& e) {
-      throw ConfigError(fmt::format("model.init.{}: {}", key, e.what()));
-    }
-    if (a.shape.size() != 2 || a.shape[0] != rows || a.shape[1] != cols)
-      throw ConfigError(fmt::format("model.init.{}: {} has shape ({}), expected ({}, {})", key, path,
-                                    fmt::join(a.shape, ", "), rows, cols));
-    for (double x : a.data)
-      if (!std::isfinite(x)) throw ConfigError(fmt::format("model.init.{}: {} holds a non-finite value", key, path));
-    return a.data;
+    std::vector<double> m = read_npy_matrix(path, rows, cols, fmt::format("model.init.{}", key));
+    for (size_t e = 0; e < m.size(); ++e)
+      if (!std::isfinite(m[e]) || std::fabs(m[e]) > double(std::numeric_limits<float>::max()))
+        throw ConfigError(fmt::format("model.init.{}: {} holds {} at [{}][{}], beyond the range of float32", key, path, m[e],
+                                      e / cols, e % cols));
+    return m;
   };
   if (!cfg.model.init_V.empty()) {
     const std::vector<double> v = load(cfg.model.init_V, N, N, "V");

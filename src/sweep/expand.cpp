@@ -235,6 +235,10 @@ void add_point_runs(Sweep& s, const SweepPoint& pt, const json& default_seed, Ru
   const json* seed_value = &default_seed;
   if (point.contains("train") && point["train"].is_object() && point["train"].contains("seed")) seed_value = &point["train"]["seed"];
   const bool seed_ok = seed_value->is_number_unsigned() || (seed_value->is_number_integer() && seed_value->get<int64_t>() >= 0);
+  if (seed_ok && seed_value->get<uint64_t>() > UINT64_MAX - (s.replicates - 1))
+    throw ConfigError(fmt::format("train.seed: {} + replicate (up to {}) passes 2^64 - 1 and would wrap to a seed another run "
+                                  "may use; give a smaller seed",
+                                  seed_value->get<uint64_t>(), s.replicates - 1));
   for (uint32_t rep = 0; rep < s.replicates; ++rep) {
     SweepRun run;
     run.index = s.runs.size();
@@ -291,18 +295,7 @@ Sweep expand_sweep(const ordered_json& doc, const fs::path& dir) {
 }
 
 Sweep load_sweep(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw ConfigError(fmt::format("{}: cannot read the sweep file", file.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  ordered_json doc;
-  try {
-    doc = ordered_json::parse(ss.str());
-  } catch (const ordered_json::parse_error& e) {
-    std::string what = e.what();
-    const auto pos = what.find("parse error");
-    throw ConfigError(fmt::format("{}: malformed JSON ({})", file.string(), pos == std::string::npos ? what : what.substr(pos)));
-  }
+  const ordered_json doc = parse_ordered_json_text(read_text_file(file, "the sweep file"), file.string());
   const fs::path abs = fs::absolute(file).lexically_normal();
   Sweep s = expand_sweep(doc, abs.parent_path());
   s.file = abs;

@@ -46,7 +46,13 @@ ShardSpec parse_shard(const std::string& text, const std::string& what) {
 ShardSpec shard_from_environment() {
   const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
   const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
-  if (!id || !count || !*id || !*count) return {};
+  const bool has_id = id && *id, has_count = count && *count;
+  if (!has_id && !has_count) return {};
+  // One without the other is not a job array we understand: taking the whole sweep in every
+  // task would train each run once per task.
+  if (has_id != has_count)
+    throw ConfigError(fmt::format("{} is set but {} is not; give --shard i/n", has_id ? "SLURM_ARRAY_TASK_ID" : "SLURM_ARRAY_TASK_COUNT",
+                                  has_id ? "SLURM_ARRAY_TASK_COUNT" : "SLURM_ARRAY_TASK_ID"));
   const char* min = std::getenv("SLURM_ARRAY_TASK_MIN");
   uint64_t i = environment_number(id, "SLURM_ARRAY_TASK_ID");
   const uint64_t n = environment_number(count, "SLURM_ARRAY_TASK_COUNT");

@@ -9,13 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
-namespace scb {
+#include "scb/core/config_error.hpp"
+#include "scb/core/json_text.hpp"
 
-// Bad input: the message is one line, "<key path>: <what is wrong and what is allowed>".
-class ConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace scb {
 
 enum class Algorithm { sgd, proximal, population };
 enum class Attention { linear, softmax };
@@ -72,10 +69,6 @@ struct Config {
 
 // The schema's defaults as a JSON document (what `scb train` fills in).
 nlohmann::json default_config_json();
-
-// Parses JSON text; malformed JSON is a ConfigError naming the file and the position.
-nlohmann::json parse_json_text(const std::string& text, const std::string& origin);
-nlohmann::json load_json_file(const std::filesystem::path& path);
 
 // Applies one "--set a.b.c=value" (value parsed as JSON, else taken as a string). Relative file
 // paths in the value (problem.P, problem.Q_matrix, problem.P.mix, model.init.V/A) are made
