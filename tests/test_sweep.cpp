@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -313,28 +314,41 @@ TEST(SweepPlanner, PacksRespectBudgetAndShape) {
   for (const char* bad : {"", "G", "-1G", "8X", "0", "abc"}) EXPECT_THROW(scb::parse_byte_size(bad), scb::ConfigError) << bad;
 }
 
+// A runs.csv row of run `id` with `steps` steps (the other metrics are placeholders).
+std::string run_row(const std::string& id, const std::string& lambda, int steps) {
+  return fmt::format("{},{},0,ok,,{},{},1,1,1,1,1,1,3,{},1", id, lambda, steps, steps * 16, steps);
+}
+
 TEST(SweepTables, RecoveryCutsPartialLinesAndIncompleteRuns) {
   TempDir t;
   const std::vector<std::string> axes = {"train.lambda"};
   const std::string rh = scb::runs_csv_header(axes), ch = scb::curves_csv_header();
-  write_file(t.path / "runs.csv", rh + "\naaaa,0.1,0,ok\nbbbb,0.2,0,ok\ncccc,0.3,0");
+  const std::map<std::string, int64_t> every = {{"aaaa", 10}, {"bbbb", 10}, {"cccc", 10}, {"dddd", 10}};
+  const std::string a = run_row("aaaa", "0.1", 10), b = run_row("bbbb", "0.2", 10);
+  write_file(t.path / "runs.csv", rh + "\n" + a + "\n" + b + "\n" + run_row("cccc", "0.3", 10).substr(0, 12));
   write_file(t.path / "curves.csv", ch + "\naaaa,0,1\naaaa,10,2\nbbbb,0,1\ncccc,0,1\nbbbb,10,2\naaaa,10,2\ncccc,10,");
   fs::create_directories(t.path / "runs" / "aaaa");
   fs::create_directories(t.path / "runs" / "cccc");
   fs::create_directories(t.path / "runs" / "bbbb.tmp");
-  const std::set<std::string> done = scb::recover_sweep_dir(t.path, axes, {"aaaa", "bbbb", "cccc", "dddd"});
+  const std::set<std::string> done = scb::recover_sweep_dir(t.path, axes, every, scb::SaveParams::none);
   EXPECT_EQ(done, (std::set<std::string>{"aaaa", "bbbb"}));
-  EXPECT_EQ(read_file(t.path / "runs.csv"), rh + "\naaaa,0.1,0,ok\nbbbb,0.2,0,ok\n");
+  EXPECT_EQ(read_file(t.path / "runs.csv"), rh + "\n" + a + "\n" + b + "\n");
   EXPECT_EQ(read_file(t.path / "curves.csv"), ch + "\naaaa,0,1\naaaa,10,2\nbbbb,0,1\nbbbb,10,2\n");
-  EXPECT_TRUE(fs::exists(t.path / "runs" / "aaaa"));
+  EXPECT_FALSE(fs::exists(t.path / "runs" / "aaaa"));  // an empty saved folder is a damaged one
   EXPECT_FALSE(fs::exists(t.path / "runs" / "cccc"));
   EXPECT_FALSE(fs::exists(t.path / "runs" / "bbbb.tmp"));
   // Idempotent, and rows of runs the sweep does not have are refused.
-  EXPECT_EQ(scb::recover_sweep_dir(t.path, axes, {"aaaa", "bbbb"}), done);
-  EXPECT_THROW(scb::recover_sweep_dir(t.path, axes, {"aaaa"}), scb::ConfigError);
+  EXPECT_EQ(scb::recover_sweep_dir(t.path, axes, {{"aaaa", 10}, {"bbbb", 10}}, scb::SaveParams::none), done);
+  EXPECT_THROW(scb::recover_sweep_dir(t.path, axes, {{"aaaa", 10}}, scb::SaveParams::none), scb::ConfigError);
+  // A run whose curve lost a row, or its last rows, is incomplete and its row is dropped.
+  write_file(t.path / "curves.csv", ch + "\naaaa,0,1\nbbbb,0,1\nbbbb,10,2\n");
+  EXPECT_EQ(scb::recover_sweep_dir(t.path, axes, every, scb::SaveParams::none), (std::set<std::string>{"bbbb"}));
+  EXPECT_EQ(read_file(t.path / "runs.csv"), rh + "\n" + b + "\n");
+  // With --save-params all a run without its saved folder is incomplete too.
+  EXPECT_TRUE(scb::recover_sweep_dir(t.path, axes, every, scb::SaveParams::all).empty());
   // A file cut inside its header starts again.
   write_file(t.path / "runs.csv", rh.substr(0, 10));
-  EXPECT_TRUE(scb::recover_sweep_dir(t.path, axes, {"aaaa"}).empty());
+  EXPECT_TRUE(scb::recover_sweep_dir(t.path, axes, {{"aaaa", 10}}, scb::SaveParams::none).empty());
   EXPECT_EQ(read_file(t.path / "runs.csv"), rh + "\n");
   // CSV quoting round trip.
   const json v = json::array({1, 2});

@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 
 #include "scb/cli/cli.hpp"
+#include "scb/cli/interrupt.hpp"
 #include "scb/core/progress.hpp"
 #include "scb/sweep/merge.hpp"
 #include "scb/sweep/plan.hpp"
 #include "scb/sweep/runner.hpp"
 #include "scb/sweep/save_params.hpp"
 #include "scb/sweep/shard.hpp"
+#include "scb/sweep/tables.hpp"
 
 namespace scb {
 
@@ -23,16 +25,30 @@ struct SweepArgs {
   std::string device = "auto";
   int threads = 0;
   std::string memory_budget;
-  size_t pack_runs = 0;
+  int64_t pack_runs = 0;
   std::string save_params;
   bool quiet = false;
   bool dry_run = false;
 };
 
+// A sweep stopped by SIGINT/SIGTERM: what is kept, and the command that goes on.
+int report_interrupted(const SweepArgs& a, int signal) {
+  const size_t kept = read_sweep_tables(a.out).run_ids.size();
+  std::fprintf(stderr, "%s\n",
+               fmt::format("scb sweep: stopped by {}; {} complete runs are kept in {}; continue with: scb sweep {} --out {} --resume",
+                           signal_name(signal), kept, a.out, a.sweep, a.out)
+                   .c_str());
+  return 128 + signal;
+}
+
 int run_sweep_command(const SweepArgs& a) {
   SweepOptions o;
   SweepSummary s;
   try {
+    if (a.out.empty()) throw ConfigError("--out: expected a directory, got an empty path");
+    if (a.pack_runs < 0)
+      throw ConfigError(fmt::format("--pack-runs: expected a non-negative integer (0 = automatic), got {}", a.pack_runs));
+    o.poll = [](const TrainProgress&) { throw_if_interrupted(); };
     o.sweep_file = a.sweep;
     o.out = a.out;
     o.resume = a.resume;
@@ -43,7 +59,7 @@ int run_sweep_command(const SweepArgs& a) {
     o.device = parse_device(a.device);
     o.threads = a.threads;
     if (!a.memory_budget.empty()) o.memory_budget = parse_byte_size(a.memory_budget);
-    o.max_pack_runs = a.pack_runs;
+    o.max_pack_runs = size_t(a.pack_runs);
     if (!a.save_params.empty()) {
       o.save_params = parse_save_params(a.save_params);
       o.save_params_given = true;
@@ -54,6 +70,8 @@ int run_sweep_command(const SweepArgs& a) {
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "scb sweep: %s\n", e.what());
     return 2;
+  } catch (const Interrupted& e) {
+    return report_interrupted(a, e.signal);
   }
   if (a.dry_run) {
     std::printf("%s\n", fmt::format("sweep: {} runs in {} packs on {} workers; largest pack {:.1f} MiB of a {:.1f} MiB budget "
@@ -92,7 +110,10 @@ void add_sweep_command(CLI::App& app, int& status) {
                   "Write runs/<run_id>/ (A.npy, V.npy, Q.npy, ...): best (the best run of each algorithm, default), all or none");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress line on stderr");
   cmd->add_flag("--dry-run", a->dry_run, "Validate and plan, print the plan, write nothing");
-  cmd->callback([a, &status] { status = run_sweep_command(*a); });
+  cmd->callback([a, &status] {
+    install_interrupt_handlers();
+    status = run_sweep_command(*a);
+  });
 }
 
 void add_merge_command(CLI::App& app, int& status) {
@@ -103,6 +124,7 @@ void add_merge_command(CLI::App& app, int& status) {
   cmd->add_option("dirs", *dirs, "Shard directories (scb sweep --shard i/n --out DIR)")->required();
   cmd->callback([out, dirs, &status] {
     try {
+      if (out->empty()) throw ConfigError("merge: OUT: expected a directory, got an empty path");
       std::vector<std::filesystem::path> paths(dirs->begin(), dirs->end());
       const MergeSummary m = merge_sweep_dirs(*out, paths);
       std::printf("%s\n", fmt::format("merge: {} directories, {} runs, {} complete -> {}", m.dirs, m.runs, m.complete, *out).c_str());

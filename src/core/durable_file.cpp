@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "scb/core/failpoint.hpp"
+
 namespace scb {
 
 namespace fs = std::filesystem;
@@ -25,8 +27,16 @@ namespace {
 void write_all(int fd, std::string_view bytes, const fs::path& what) {
   const char* p = bytes.data();
   size_t left = bytes.size();
+  // Writes stay whole (one write() for a row) unless a fault test asks to stop halfway.
+  bool halfway = bytes.size() < 2 || !failpoints_enabled();
+  const std::string mid_write = halfway ? std::string() : "mid_write:" + what.filename().string();
   while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
+    if (!halfway && left <= bytes.size() / 2) {
+      failpoint(mid_write.c_str());
+      halfway = true;
+    }
+    const size_t chunk = halfway ? left : left - bytes.size() / 2;  // stop at half once, for the failpoint
+    const ssize_t n = ::write(fd, p, chunk);
     if (n < 0) {
       if (errno == EINTR) continue;
       fail("write", what);
@@ -72,6 +82,7 @@ void write_file_durable(const fs::path& path, std::string_view bytes) {
 void write_file_atomic(const fs::path& path, std::string_view bytes) {
   const fs::path tmp = path.string() + ".tmp";
   write_file_durable(tmp, bytes);
+  failpoint(("before_rename:" + path.filename().string()).c_str());
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename into place", path);
   fsync_directory(path.parent_path().empty() ? fs::path(".") : path.parent_path());
 }

@@ -3,9 +3,14 @@
 #include <cmath>
 #include <fstream>
 
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "scb/core/durable_file.hpp"
+#include "scb/core/input_files.hpp"
 #include "scb/core/npy.hpp"
 
 namespace scb {
@@ -59,7 +64,11 @@ void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, cons
   std::string curves = std::string(kCurveHeader) + "\n";
   for (const Metrics& m : res.curve) curves += curve_row(m) + "\n";
   write_text("curves.csv", curves);
-  write_text("summary.json", summary_json(pack, r, res, timing).dump(2) + "\n");
+  nlohmann::json summary = summary_json(pack, r, res, timing);
+  InputHashes inputs;  // the files the run read, pinned by content (absent when it read none)
+  inputs.add(cfg);
+  if (!inputs.json().empty()) summary["inputs"] = inputs.of(cfg);
+  write_text("summary.json", summary.dump(2) + "\n");
 
   const Problem& pb = pack.problem(r);
   const uint64_t N = pack.N, T = pack.T;
@@ -81,23 +90,67 @@ void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, cons
   fsync_directory(dir);  // the folder's entries too, before a caller renames it into place
 }
 
-void write_run_outputs_atomically(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack, size_t r,
-                                  const RunResult& res, const RunTiming& timing) {
+bool run_outputs_complete(const std::filesystem::path& dir) {
+  try {
+    const nlohmann::json cfg = load_json_file(dir / "config.json");
+    (void)load_json_file(dir / "summary.json");
+    std::vector<const char*> arrays = {"P.npy", "mu.npy", "Q.npy", "V.npy", "A.npy"};
+    if (cfg.at("model").at("attention") == "softmax") arrays.push_back("W.npy");
+    for (const char* name : arrays) (void)read_npy_shape(dir / name);
+    std::ifstream curves(dir / "curves.csv");
+    std::string header;
+    return std::getline(curves, header) && header == kCurveHeader;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+namespace {
+
+std::filesystem::path partial_of(const std::filesystem::path& dir) { return dir.string() + ".partial"; }
+
+}  // namespace
+
+void prepare_atomic_output_dir(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
-  const fs::path partial = dir.string() + ".partial";
+  prepare_output_dir(dir);
+  const fs::path partial = partial_of(dir);
+  std::error_code ec;
+  fs::remove_all(partial, ec);  // left by an earlier kill: never a result
+  if (!fs::create_directory(partial, ec) || ec)
+    throw ConfigError(fmt::format("--out {}: cannot create {} ({})", dir.string(), partial.string(),
+                                  ec ? ec.message() : "it exists"));
+  if (::access(partial.c_str(), W_OK) != 0)
+    throw ConfigError(fmt::format("--out {}: cannot write in {} ({})", dir.string(), partial.string(), std::strerror(errno)));
+  fs::remove_all(partial, ec);
+}
+
+void build_directory_atomically(const std::filesystem::path& dir, const std::function<void(const std::filesystem::path&)>& fill) {
+  namespace fs = std::filesystem;
+  const fs::path partial = partial_of(dir);
   std::error_code ec;
   fs::remove_all(partial, ec);  // left by an earlier kill: never a result
   if (!fs::create_directory(partial, ec) || ec)
     throw std::runtime_error(fmt::format("cannot create {}: {}", partial.string(), ec ? ec.message() : "it exists"));
   try {
-    write_run_outputs(partial, cfg, pack, r, res, timing);
+    fill(partial);
+    fsync_directory(partial);
   } catch (...) {
     fs::remove_all(partial, ec);  // a full disk must not leave a half-written copy behind
     throw;
   }
   fs::rename(partial, dir, ec);  // replaces the empty `dir` prepare_output_dir made
-  if (ec) throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", partial.string(), dir.string(), ec.message()));
+  if (ec) {
+    const std::string reason = ec.message();
+    fs::remove_all(partial, ec);
+    throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", partial.string(), dir.string(), reason));
+  }
   fsync_directory(dir.parent_path().empty() ? fs::path(".") : dir.parent_path());
+}
+
+void write_run_outputs_atomically(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack, size_t r,
+                                  const RunResult& res, const RunTiming& timing) {
+  build_directory_atomically(dir, [&](const std::filesystem::path& partial) { write_run_outputs(partial, cfg, pack, r, res, timing); });
 }
 
 uint64_t available_host_memory() {

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "scb/core/config.hpp"
+#include "scb/core/input_files.hpp"
+#include "scb/core/output.hpp"
 #include "scb/sweep/save_params.hpp"
 #include "scb/sweep/sweep_dir.hpp"
 #include "scb/sweep/tables.hpp"
@@ -49,6 +51,19 @@ void check_one_sweep(const std::vector<fs::path>& dirs, const std::vector<json>&
     if (manifests[k]["sweep_id"] != sweep_id)
       throw ConfigError(fmt::format("merge: {} belongs to another sweep (sweep_id {}) than {} (sweep_id {})", dirs[k].string(),
                                     manifests[k]["sweep_id"].get<std::string>(), dirs[0].string(), sweep_id));
+  // The same sweep file may name input files whose content differed when each shard ran.
+  for (size_t k = 1; k < dirs.size(); ++k) {
+    const std::string changes = input_changes(manifests[0].value("inputs", json::object()), manifests[k].value("inputs", json::object()));
+    if (!changes.empty())
+      throw ConfigError(fmt::format("merge: {} and {} were trained on different input files: {}", dirs[0].string(), dirs[k].string(),
+                                    changes));
+  }
+}
+
+// A run's eval.every: its axis value when eval.every is an axis, else the base's.
+int64_t eval_every_of(const json& entry, const json& manifest) {
+  if (entry.contains("axes") && entry["axes"].contains("eval.every")) return entry["axes"]["eval.every"].get<int64_t>();
+  return manifest.at("base").at("eval").at("every").get<int64_t>();
 }
 
 // Ownership: every run of the sweep belongs to exactly one directory.
@@ -56,6 +71,7 @@ struct RunOwnership {
   std::map<size_t, json> entries;                   // manifest entry by sweep index
   std::map<std::string, size_t> owner;              // run_id -> directory
   std::map<std::string, std::string> algorithm_of;  // run_id -> algorithm
+  std::map<std::string, int64_t> eval_every;        // run_id -> eval.every
 };
 
 RunOwnership assign_runs(const std::vector<fs::path>& dirs, const std::vector<json>& manifests) {
@@ -69,6 +85,7 @@ RunOwnership assign_runs(const std::vector<fs::path>& dirs, const std::vector<js
                                       dirs[it->second].string(), dirs[k].string()));
       own.entries[r["index"].get<size_t>()] = r;
       own.algorithm_of[id] = r.value("algorithm", "");
+      own.eval_every[id] = eval_every_of(r, manifests[k]);
     }
   const size_t total = manifests[0]["total_runs"].get<size_t>();
   if (own.owner.size() != total)
@@ -133,7 +150,7 @@ MergedTables join_tables(const RunOwnership& own, const std::vector<SweepTables>
     const std::string id = r["run_id"].get<std::string>();
     const SweepTables& t = tables[own.owner.at(id)];
     auto row = t.run_rows.find(id);
-    if (row == t.run_rows.end()) continue;
+    if (row == t.run_rows.end() || !curve_is_complete(t, id, own.eval_every.at(id))) continue;  // not finished, or its curve lost
     out.runs += row->second + "\n";
     out.rows[id] = row->second;
     auto c = t.curve_rows.find(id);
@@ -154,6 +171,10 @@ void copy_saved_params(const std::vector<fs::path>& dirs, const RunOwnership& ow
     for (const fs::path& saved : SweepDir(dirs[k]).saved_params()) {
       const std::string id = saved.filename().string();
       if (!merged.rows.count(id) || own.owner.at(id) != k || (best_mode && !keep.count(id))) continue;
+      if (!run_outputs_complete(saved))
+        throw ConfigError(fmt::format("merge: {} is damaged (a file is missing or cut); `scb sweep ... --out {} --resume` trains the run "
+                                      "again",
+                                      saved.string(), dirs[k].string()));
       out.copy_params_from(saved);
     }
 }
@@ -170,14 +191,16 @@ MergeSummary merge_sweep_dirs(const fs::path& out, const std::vector<fs::path>& 
   const RunOwnership own = assign_runs(dirs, manifests);
   const std::vector<SweepTables> tables = read_shard_tables(dirs, own, runs_header, curves_header);
 
-  SweepDir merged_dir(out);
-  merged_dir.prepare();
   const json manifest = merged_manifest(dirs, manifests, own);
   const MergedTables merged = join_tables(own, tables, runs_header, curves_header);
-  merged_dir.write_manifest(manifest);
-  merged_dir.replace_curves_table(merged.curves);
-  merged_dir.replace_runs_table(merged.runs);
-  copy_saved_params(dirs, own, merged, runs_header, any_best_mode(manifests), merged_dir);
+  prepare_atomic_output_dir(out);
+  build_directory_atomically(out, [&](const fs::path& partial) {  // a full disk leaves nothing behind
+    SweepDir merged_dir(partial);
+    merged_dir.write_manifest(manifest);
+    merged_dir.replace_curves_table(merged.curves);
+    merged_dir.replace_runs_table(merged.runs);
+    copy_saved_params(dirs, own, merged, runs_header, any_best_mode(manifests), merged_dir);
+  });
 
   MergeSummary sum;
   sum.dirs = dirs.size();

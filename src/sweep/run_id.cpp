@@ -10,20 +10,6 @@ namespace scb {
 
 using nlohmann::json;
 
-uint64_t hash64(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  h ^= h >> 30;  // splitmix64 finaliser: every input bit reaches every output bit
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
-}
-
 std::string canonical_json(const json& v) {
   switch (v.type()) {
     case json::value_t::object: {

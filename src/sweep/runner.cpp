@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "scb/core/input_files.hpp"
 #include "scb/core/progress.hpp"
 #include "scb/cpu/cpu_backend.hpp"
 #include "scb/sweep/device.hpp"
@@ -37,6 +39,7 @@ struct CheckedSweep {
   std::vector<size_t> mine;  // this shard's runs (sweep indexes)
   uint64_t budget = 0;
   ProblemCache cache;        // every problem of the shard, built once
+  InputHashes inputs;        // the content of every input file the shard's runs read
   std::unique_ptr<Backend> backend;
   int threads = 1;
   bool cpu = true;
@@ -65,7 +68,7 @@ std::vector<std::string> run_ids(const Sweep& sw, const std::vector<size_t>& run
 
 // Step 1: everything that can be wrong is checked before the output directory is touched.
 CheckedSweep check_sweep(const SweepOptions& o) {
-  if (o.threads < 0) throw ConfigError("--threads: expected a positive integer (0 = all cores)");
+  check_thread_count(o.threads);
   CheckedSweep c;
   c.sweep = load_sweep(o.sweep_file);
   c.shard = o.shard_given ? o.shard : shard_from_environment();
@@ -74,6 +77,7 @@ CheckedSweep check_sweep(const SweepOptions& o) {
   const RunSelection all = select_runs(c.sweep, c.mine, true);
   (void)plan_packs(all.configs, c.budget, o.max_pack_runs, all.names);  // refuses a run that cannot fit alone
   validate_runs(c.sweep, c.mine, c.cache);
+  for (size_t i : c.mine) c.inputs.add(c.sweep.runs[i].config);
   c.backend = make_backend(o.device, o.threads);
   c.threads = o.threads > 0 ? o.threads : std::max(1, omp_get_max_threads());
   c.cpu = c.backend->name() == "cpu";
@@ -104,9 +108,12 @@ OpenedDir resume_sweep_dir(const SweepOptions& o, const CheckedSweep& c, SweepDi
   dir.lock();
   const std::vector<std::string> ids = run_ids(c.sweep, c.mine);
   const nlohmann::json manifest = dir.resume_manifest(ids);
+  dir.check_inputs(manifest, c.inputs.json());
   OpenedDir opened;
-  opened.save = dir.resume_save_params(manifest, o.save_params, o.save_params_given);
-  opened.done = dir.recover(c.sweep.axis_names(), std::set<std::string>(ids.begin(), ids.end()));
+  opened.save = dir.resume_save_params(dir.read_manifest(), o.save_params, o.save_params_given);
+  std::map<std::string, int64_t> eval_every;
+  for (size_t i : c.mine) eval_every[c.sweep.runs[i].run_id] = c.sweep.runs[i].config.eval.every;
+  opened.done = dir.recover(c.sweep.axis_names(), eval_every, opened.save);
   return opened;
 }
 
@@ -114,23 +121,31 @@ OpenedDir resume_sweep_dir(const SweepOptions& o, const CheckedSweep& c, SweepDi
 OpenedDir open_sweep_dir(const SweepOptions& o, const CheckedSweep& c, SweepDir& dir) {
   if (o.resume && dir.has_manifest()) return resume_sweep_dir(o, c, dir);
   std::error_code ec;
-  if (o.resume && fs::exists(dir.path(), ec) && fs::is_directory(dir.path(), ec) && !fs::is_empty(dir.path(), ec))
+  if (o.resume && !dir.is_interrupted_creation() && fs::exists(dir.path(), ec) && fs::is_directory(dir.path(), ec) && !fs::is_empty(dir.path(), ec))
     throw ConfigError(fmt::format("--resume: {} is not a sweep directory (no manifest.json) and is not empty", dir.path().string()));
-  dir.create(sweep_manifest(c.sweep, c.mine, c.shard, o.save_params), c.sweep.axis_names());
+  dir.create(sweep_manifest(c.sweep, c.mine, c.shard, o.save_params, c.inputs.json()), c.sweep.axis_names());
   return OpenedDir{{}, o.save_params};
 }
 
 // Step 3, best mode: the best saved run of each algorithm among the complete runs. A kill
-// between saving a new best and removing the old one leaves both: only the best is kept.
-BestParams settle_best_params(const CheckedSweep& c, SaveParams save, SweepDir& dir) {
+// between saving a new best and removing the old one leaves both: only the best is kept. A best
+// run whose saved folder is gone (deleted, or damaged and removed by recovery) is trained again.
+BestParams settle_best_params(const CheckedSweep& c, OpenedDir& opened, SweepDir& dir) {
   BestParams b;
   for (size_t i : c.mine) b.algorithm_of[c.sweep.runs[i].run_id] = to_string(c.sweep.runs[i].config.train.algorithm);
-  if (save != SaveParams::best) return b;
+  if (opened.save != SaveParams::best) return b;
   const SweepTables t = read_sweep_tables(dir.path());
   b.best = best_from_rows(t.runs_header, t.run_rows, b.algorithm_of);
-  std::set<std::string> keep;
-  for (const auto& [alg, best] : b.best) keep.insert(best.run_id);
+  std::set<std::string> keep, lost;
+  for (auto it = b.best.begin(); it != b.best.end();) {
+    std::error_code ec;
+    const bool saved = it->second.run_id.empty() || fs::exists(dir.path() / "runs" / it->second.run_id, ec);
+    (saved ? keep : lost).insert(it->second.run_id);
+    it = saved ? std::next(it) : b.best.erase(it);
+  }
   dir.keep_only_params(keep);
+  dir.forget_runs(c.sweep.axis_names(), lost);
+  for (const std::string& id : lost) opened.done.erase(id);
   return b;
 }
 
@@ -159,8 +174,8 @@ SweepSummary run_sweep(const SweepOptions& o) {
   if (o.dry_run) return dry_run_summary(o, c);
 
   SweepDir dir(o.out);  // its lock and tables are released when the sweep returns
-  const OpenedDir opened = open_sweep_dir(o, c, dir);
-  BestParams best = settle_best_params(c, opened.save, dir);
+  OpenedDir opened = open_sweep_dir(o, c, dir);
+  BestParams best = settle_best_params(c, opened, dir);
   SweepSummary sum;
   sum.total = c.mine.size();
   sum.skipped = opened.done.size();

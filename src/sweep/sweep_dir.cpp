@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "scb/core/config.hpp"
+#include "scb/core/input_files.hpp"
 #include "scb/core/output.hpp"
 
 namespace scb {
@@ -62,7 +63,7 @@ json manifest_runs(const Sweep& s, const std::vector<size_t>& mine) {
 
 }  // namespace
 
-json sweep_manifest(const Sweep& s, const std::vector<size_t>& mine, const ShardSpec& shard, SaveParams save) {
+json sweep_manifest(const Sweep& s, const std::vector<size_t>& mine, const ShardSpec& shard, SaveParams save, const json& inputs) {
   json m;
   m["format"] = SweepDir::kManifestFormat;
   m["sweep_file"] = s.file.string();
@@ -78,6 +79,7 @@ json sweep_manifest(const Sweep& s, const std::vector<size_t>& mine, const Shard
   m["shard"] = {{"index", shard.index}, {"count", shard.count}};
   m["save_params"] = to_string(save);
   m["runs"] = manifest_runs(s, mine);
+  if (!inputs.empty()) m["inputs"] = inputs;  // absent without input files, as before inputs were pinned
   return m;
 }
 
@@ -102,14 +104,35 @@ void SweepDir::lock() {
   lock_fd_ = fd;
 }
 
-void SweepDir::prepare() { prepare_output_dir(dir_); }
+bool SweepDir::is_interrupted_creation() const {
+  std::error_code ec;
+  if (!fs::is_directory(dir_, ec) || has_manifest()) return false;
+  bool any = false;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    if (e.path().filename() != "manifest.json.tmp") return false;
+    any = true;
+  }
+  return any;
+}
+
+void SweepDir::prepare() {
+  // The manifest is the first file a new directory gets; a kill while it was written leaves
+  // only its temporary, which is no sweep's data.
+  std::error_code ec;
+  if (is_interrupted_creation()) fs::remove(dir_ / "manifest.json.tmp", ec);
+  prepare_output_dir(dir_);
+}
 
 void SweepDir::create(const json& manifest, const std::vector<std::string>& axis_names) {
   prepare();
   lock();
-  write_manifest(manifest);
-  replace_runs_table(runs_csv_header(axis_names) + "\n");
-  replace_curves_table(curves_csv_header() + "\n");
+  try {
+    write_manifest(manifest);
+    replace_runs_table(runs_csv_header(axis_names) + "\n");
+    replace_curves_table(curves_csv_header() + "\n");
+  } catch (const std::runtime_error& e) {  // nothing trained yet: an unwritable --out is bad input
+    throw ConfigError(fmt::format("--out {}: {}", dir_.string(), e.what()));
+  }
 }
 
 bool SweepDir::has_manifest() const { return file_exists(dir_ / "manifest.json"); }
@@ -135,6 +158,19 @@ json SweepDir::resume_manifest(const std::vector<std::string>& want) const {
   return m;
 }
 
+void SweepDir::check_inputs(const json& m, const json& inputs) {
+  const json recorded = m.value("inputs", json::object());
+  const std::string changes = input_changes(recorded, inputs);
+  if (!changes.empty())
+    throw ConfigError(fmt::format("--resume: {}: input files changed since this sweep started: {}; restore them, or start a new --out",
+                                  (dir_ / "manifest.json").string(), changes));
+  if (!m.contains("inputs") && !inputs.empty()) {  // written by an engine that did not pin inputs: pin them from now on
+    json updated = m;
+    updated["inputs"] = inputs;
+    write_manifest(updated);
+  }
+}
+
 SaveParams SweepDir::resume_save_params(const json& m, SaveParams save, bool given) {
   if (!given && m.contains("save_params") && m["save_params"].is_string()) save = parse_save_params(m["save_params"].get<std::string>());
   if (m.value("save_params", "") != to_string(save)) {
@@ -148,7 +184,8 @@ SaveParams SweepDir::resume_save_params(const json& m, SaveParams save, bool giv
 // ---------------------------------------------------------------------------------------
 // Recovery
 
-std::set<std::string> SweepDir::recover(const std::vector<std::string>& axis_names, const std::set<std::string>& known) {
+std::set<std::string> SweepDir::recover(const std::vector<std::string>& axis_names, const std::map<std::string, int64_t>& eval_every,
+                                        SaveParams save) {
   const std::string runs_header = runs_csv_header(axis_names), curves_header = curves_csv_header();
   std::error_code ec;
   for (const char* name : {"runs.csv.tmp", "curves.csv.tmp", "manifest.json.tmp"}) fs::remove(dir_ / name, ec);
@@ -159,15 +196,32 @@ std::set<std::string> SweepDir::recover(const std::vector<std::string>& axis_nam
                                   (dir_ / "runs.csv").string(), t.runs_header, runs_header));
   if (t.curves_header != curves_header)
     throw ConfigError(fmt::format("--resume: {}: unexpected header \"{}\"; start a new --out", (dir_ / "curves.csv").string(), t.curves_header));
-  for (const std::string& id : t.run_ids)
-    if (!known.count(id))
+  std::set<std::string> done;
+  for (const std::string& id : t.run_ids) {
+    auto e = eval_every.find(id);
+    if (e == eval_every.end())
       throw ConfigError(fmt::format("--resume: {} holds run {}, which this sweep does not have; start a new --out",
                                     (dir_ / "runs.csv").string(), id));
-  const std::set<std::string> done(t.run_ids.begin(), t.run_ids.end());
-  rewrite_damaged_tables(t, runs_header, curves_header);
-  // Parameters of runs that never completed, and half-written ones.
-  remove_params_where([&](const std::string& name) { return name.ends_with(".tmp") || !done.count(name); });
+    if (curve_is_complete(t, id, e->second)) done.insert(id);  // else its curve was cut or deleted: trained again
+  }
+  // Parameters of runs that never completed, half-written ones and damaged ones.
+  remove_params_where([&](const std::string& name) {
+    return name.ends_with(".tmp") || !done.count(name) || !run_outputs_complete(dir_ / "runs" / name);
+  });
+  if (save == SaveParams::all)
+    for (auto it = done.begin(); it != done.end();) it = fs::exists(dir_ / "runs" / *it, ec) ? std::next(it) : done.erase(it);
+  rewrite_damaged_tables(t, done, runs_header, curves_header);
   return done;
+}
+
+void SweepDir::forget_runs(const std::vector<std::string>& axis_names, const std::set<std::string>& forget) {
+  if (forget.empty()) return;
+  const SweepTables t = read_sweep_tables(dir_);
+  std::set<std::string> keep;
+  for (const std::string& id : t.run_ids)
+    if (!forget.count(id)) keep.insert(id);
+  rewrite_damaged_tables(t, keep, runs_csv_header(axis_names), curves_csv_header());
+  for (const std::string& id : forget) remove_params(id);
 }
 
 // Files cut before their header was complete are started again.
@@ -182,18 +236,22 @@ void SweepDir::restart_tables_cut_in_header(const std::string& runs_header, cons
   }
 }
 
-// Rewrites are atomic: an interruption here leaves the old file, and the next resume repeats this.
-void SweepDir::rewrite_damaged_tables(const SweepTables& t, const std::string& runs_header, const std::string& curves_header) {
-  if (t.runs_partial_line || t.duplicate_rows > 0) {
+// Keeps the rows of the `done` runs only. Rewrites are atomic: an interruption here leaves the old
+// file, and the next resume repeats this.
+void SweepDir::rewrite_damaged_tables(const SweepTables& t, const std::set<std::string>& done, const std::string& runs_header,
+                                      const std::string& curves_header) {
+  const bool dropped_runs = done.size() != t.run_ids.size();
+  if (t.runs_partial_line || t.duplicate_rows > 0 || dropped_runs) {
     std::string text = runs_header + "\n";
-    for (const std::string& id : t.run_ids) text += t.run_rows.at(id) + "\n";
+    for (const std::string& id : t.run_ids)
+      if (done.count(id)) text += t.run_rows.at(id) + "\n";
     replace_runs_table(text);
   }
-  if (t.curves_partial_line || t.dropped_curve_rows > 0 || t.duplicate_rows > 0) {
+  if (t.curves_partial_line || t.dropped_curve_rows > 0 || t.duplicate_rows > 0 || dropped_runs) {
     std::string text = curves_header + "\n";
     for (const std::string& id : t.run_ids) {
       auto it = t.curve_rows.find(id);
-      if (it != t.curve_rows.end())
+      if (done.count(id) && it != t.curve_rows.end())
         for (const std::string& line : it->second) text += line + "\n";
     }
     replace_curves_table(text);
@@ -201,10 +259,9 @@ void SweepDir::rewrite_damaged_tables(const SweepTables& t, const std::string& r
 }
 
 std::set<std::string> recover_sweep_dir(const fs::path& dir, const std::vector<std::string>& axis_names,
-                                        const std::set<std::string>& known) {
-  return SweepDir(dir).recover(axis_names, known);
+                                        const std::map<std::string, int64_t>& eval_every, SaveParams save) {
+  return SweepDir(dir).recover(axis_names, eval_every, save);
 }
-
 // ---------------------------------------------------------------------------------------
 // Tables
 
@@ -219,7 +276,7 @@ void SweepDir::open_tables_for_append() {
     if (runs_fd_ >= 0) ::close(runs_fd_);
     if (curves_fd_ >= 0) ::close(curves_fd_);
     runs_fd_ = curves_fd_ = -1;
-    throw std::runtime_error(fmt::format("cannot open {}/runs.csv and curves.csv for appending: {}", dir_.string(), std::strerror(errno)));
+    throw ConfigError(fmt::format("--out {}: cannot open runs.csv and curves.csv for appending ({})", dir_.string(), std::strerror(errno)));
   }
 }
 
@@ -275,8 +332,12 @@ void SweepDir::remove_params_where(const std::function<bool(const std::string& n
 }
 
 void SweepDir::copy_params_from(const fs::path& saved) {
-  fs::create_directories(dir_ / "runs");
-  fs::copy(saved, dir_ / "runs" / saved.filename(), fs::copy_options::recursive);
+  const fs::path dst = dir_ / "runs" / saved.filename();
+  fs::create_directories(dst);
+  for (const auto& e : fs::directory_iterator(saved))
+    if (e.is_regular_file()) write_file_durable(dst / e.path().filename(), read_text_file(e.path(), "a saved file"));
+  fsync_directory(dst);
+  fsync_directory(dir_ / "runs");
 }
 
 }  // namespace scb

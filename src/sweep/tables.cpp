@@ -149,6 +149,37 @@ std::string read_table_text(const fs::path& p) {
   return ss.str();
 }
 
+namespace {
+
+bool parse_step(const std::string& text, int64_t& out) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) return false;
+  out = std::stoll(text);
+  return true;
+}
+
+}  // namespace
+
+bool curve_is_complete(const SweepTables& t, const std::string& id, int64_t eval_every) {
+  const size_t steps_col = column_index(t.runs_header, "steps");
+  auto row = t.run_rows.find(id);
+  if (row == t.run_rows.end() || steps_col == std::string::npos || eval_every <= 0) return false;
+  const std::vector<std::string> fields = split_csv_line(row->second);
+  int64_t last = 0;
+  if (fields.size() <= steps_col || !parse_step(fields[steps_col], last)) return false;
+  auto c = t.curve_rows.find(id);
+  const size_t rows = c == t.curve_rows.end() ? 0 : c->second.size();
+  const int64_t on_grid = last / eval_every + 1;  // steps 0, E, 2E, ... <= last
+  if (int64_t(rows) != on_grid + (last % eval_every != 0 ? 1 : 0)) return false;
+  for (size_t k = 0; k < rows; ++k) {
+    const std::string& line = c->second[k];
+    const size_t c1 = line.find(','), c2 = line.find(',', c1 + 1);
+    int64_t step = 0;
+    if (c1 == std::string::npos || !parse_step(line.substr(c1 + 1, c2 - c1 - 1), step)) return false;
+    if (step != (int64_t(k) < on_grid ? int64_t(k) * eval_every : last)) return false;
+  }
+  return true;
+}
+
 SweepTables read_sweep_tables(const fs::path& dir) {
   SweepTables t;
   bool partial = false;

@@ -37,7 +37,7 @@ Config resolve_run_config(nlohmann::json document, const std::filesystem::path& 
 }
 
 std::unique_ptr<SingleRun> prepare_single_run(const Config& config, Device device, int threads) {
-  if (threads < 0) throw ConfigError("--threads: expected a positive integer (0 = all cores)");
+  check_thread_count(threads);
   auto run = std::make_unique<SingleRun>();
   run->config = config;
   run->threads = threads;

@@ -1,6 +1,7 @@
 #pragma once
 // The files of docs/formats.md section 4: config.json, curves.csv, summary.json and the .npy matrices of a run.
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -30,8 +31,19 @@ struct RunTiming {
 void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack,
                        size_t r, const RunResult& result, const RunTiming& timing);
 
-// The same, built under DIR.partial and renamed to DIR (new, or empty) once every file is
-// durable: a kill or a full disk never leaves a DIR that looks complete.
+// Whether a folder holds every file write_run_outputs writes, each whole (.npy sizes match their
+// headers, the JSON files parse): what a resume or a merge checks before trusting saved runs.
+bool run_outputs_complete(const std::filesystem::path& dir);
+
+// For a directory that build_directory_atomically will make: prepare_output_dir, then proof
+// that DIR.partial can be created and written (ConfigError with the system's reason), so an
+// unwritable place is found before any work.
+void prepare_atomic_output_dir(const std::filesystem::path& dir);
+// Makes DIR (new, or empty) by filling DIR.partial and renaming it into place once every file
+// is durable: a kill or a full disk never leaves a DIR that looks complete. A stale DIR.partial
+// of an earlier kill is replaced; after a failure nothing of this call is left behind.
+void build_directory_atomically(const std::filesystem::path& dir, const std::function<void(const std::filesystem::path&)>& fill);
+// write_run_outputs through build_directory_atomically (`scb train --out DIR`).
 void write_run_outputs_atomically(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack,
                                   size_t r, const RunResult& result, const RunTiming& timing);
 

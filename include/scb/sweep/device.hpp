@@ -7,6 +7,12 @@
 
 namespace scb {
 
+// More threads than this is a typo, not a machine: the OpenMP runtime fails to create
+// thousands of threads (aborting or crashing), so the count is refused before any work.
+inline constexpr int kMaxThreads = 1024;
+// ConfigError (--threads ...) outside [0, kMaxThreads] (0 = all cores).
+void check_thread_count(int threads);
+
 // Device::auto_select takes CUDA when a device is visible. Throws ConfigError("--device: ...")
 // when CUDA is requested but unavailable.
 std::unique_ptr<Backend> make_backend(Device device, int threads);

@@ -7,6 +7,7 @@
 // A kill at any instant leaves a directory that recover() brings back to complete runs only.
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,7 +24,9 @@ namespace scb {
 
 
 // The manifest of a new sweep directory: the sweep as read, this shard's runs and the save mode.
-nlohmann::json sweep_manifest(const Sweep& sweep, const std::vector<size_t>& runs, const ShardSpec& shard, SaveParams save);
+// `inputs` ({"path": "content hash"}, InputHashes) is recorded when not empty.
+nlohmann::json sweep_manifest(const Sweep& sweep, const std::vector<size_t>& runs, const ShardSpec& shard, SaveParams save,
+                              const nlohmann::json& inputs);
 
 class SweepDir {
  public:
@@ -39,8 +42,11 @@ class SweepDir {
   // An exclusive lock on the directory for this object's lifetime; ConfigError (--out ...) when
   // another process holds it.
   void lock();
-  // Makes the directory, which must be new or empty (prepare_output_dir).
+  // Makes the directory, which must be new or empty (prepare_output_dir); the leftover of a kill
+  // during an earlier create() counts as empty.
   void prepare();
+  // No manifest.json, and nothing but its temporary: create() was killed before it finished.
+  bool is_interrupted_creation() const;
   // A new sweep directory (prepare(), then lock()) with `manifest` and the table headers written.
   void create(const nlohmann::json& manifest, const std::vector<std::string>& axis_names);
 
@@ -53,12 +59,21 @@ class SweepDir {
   // The save mode a resumed sweep goes on with: `requested` when given, else the manifest's.
   // The manifest is rewritten when the mode it records changes.
   SaveParams resume_save_params(const nlohmann::json& manifest, SaveParams requested, bool requested_given);
+  // ConfigError (--resume: ...) when an input file the manifest pinned has other content now;
+  // a manifest of an engine that did not pin inputs gets them recorded.
+  void check_inputs(const nlohmann::json& manifest, const nlohmann::json& inputs);
 
-  // Brings runs.csv and curves.csv back to a consistent state after an interruption: partial
-  // trailing lines are cut, curves rows of incomplete runs and duplicates are dropped (the file
-  // is replaced atomically), leftover temporaries and params of incomplete runs are removed.
-  // Rows of run_ids outside `known` are refused. Returns the complete run_ids.
-  std::set<std::string> recover(const std::vector<std::string>& axis_names, const std::set<std::string>& known);
+  // Brings runs.csv and curves.csv back to complete runs after an interruption or damage: a run
+  // is complete when its row, every curve row (curve_is_complete, with the run's eval.every)
+  // and, with --save-params all, its whole saved folder are there. Partial lines, duplicates and
+  // the rows of incomplete runs are dropped (files replaced atomically); temporaries and the
+  // saved folders of incomplete runs, or damaged ones, are removed. Rows of run_ids outside
+  // `eval_every` are refused. Returns the complete run_ids.
+  std::set<std::string> recover(const std::vector<std::string>& axis_names, const std::map<std::string, int64_t>& eval_every,
+                                SaveParams save);
+  // Drops complete runs again (their rows and saved folders): best mode when a best run's folder
+  // is missing, so that it is trained again.
+  void forget_runs(const std::vector<std::string>& axis_names, const std::set<std::string>& runs);
 
   // Whole tables, replaced atomically.
   void replace_runs_table(const std::string& text);
@@ -85,15 +100,16 @@ class SweepDir {
  private:
   void replace_table(const char* name, const std::string& text);
   void restart_tables_cut_in_header(const std::string& runs_header, const std::string& curves_header);
-  void rewrite_damaged_tables(const SweepTables& t, const std::string& runs_header, const std::string& curves_header);
+  void rewrite_damaged_tables(const SweepTables& t, const std::set<std::string>& done, const std::string& runs_header,
+                              const std::string& curves_header);
   void remove_params_where(const std::function<bool(const std::string& name)>& stale);
 
   std::filesystem::path dir_;
   int lock_fd_ = -1, runs_fd_ = -1, curves_fd_ = -1;
 };
 
-// SweepDir(dir).recover(axis_names, known), without taking the lock.
+// SweepDir(dir).recover(...), without taking the lock.
 std::set<std::string> recover_sweep_dir(const std::filesystem::path& dir, const std::vector<std::string>& axis_names,
-                                        const std::set<std::string>& known);
+                                        const std::map<std::string, int64_t>& eval_every, SaveParams save);
 
 }  // namespace scb

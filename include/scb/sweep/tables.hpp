@@ -43,4 +43,9 @@ struct SweepTables {
 };
 SweepTables read_sweep_tables(const std::filesystem::path& dir);
 
+// Whether run `id` has its runs.csv row and exactly the curve rows training writes for it: one
+// at every multiple of eval_every up to its last step (the row's `steps`), then the last step.
+// A deleted or truncated curves.csv, or a row lost from the middle, makes the run incomplete.
+bool curve_is_complete(const SweepTables& tables, const std::string& id, int64_t eval_every);
+
 }  // namespace scb
