@@ -219,7 +219,7 @@ TEST(SweepRunId, StableAndDistinct) {
   EXPECT_EQ(ids.size(), a.runs.size());
   EXPECT_EQ(a.sweep_id, b.sweep_id);
   // Known values: the id is a function of the resolved config only.
-  EXPECT_EQ(a.runs[0].run_id, scb::run_id_of(a.runs[0].config.resolved));
+  EXPECT_EQ(a.runs[0].run_id, scb::run_id_of(a.resolved_config(a.runs[0])));
   // 1 and 1.0 are the same value; another base config gives other ids.
   std::string text2 = text;
   text2.replace(text2.find("0.01, 1]"), 8, "0.01, 1.0]");
@@ -231,7 +231,7 @@ TEST(SweepRunId, StableAndDistinct) {
   for (size_t i = 0; i < a.runs.size(); ++i) EXPECT_EQ(ids.count(d.runs[i].run_id), 0u);
   EXPECT_NE(a.sweep_id, d.sweep_id);
   // Defaults spelled out or left implicit: the same run.
-  const json r0 = a.runs[0].config.resolved;
+  const json r0 = a.resolved_config(a.runs[0]);
   EXPECT_EQ(scb::run_id_of(r0), scb::run_id_of(scb::resolve_config(r0, kSource).resolved));
 }
 

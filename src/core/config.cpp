@@ -1,5 +1,7 @@
 #include "scb/core/config.hpp"
 
+#include "scb/core/hash.hpp"
+
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -324,6 +326,7 @@ Config resolve_config(const json& user, const std::filesystem::path& base_dir) {
                       "softmax attention trains with \"sgd\" or \"population\"");
   if (tc.noise > 0 && tc.algorithm != Algorithm::population)
     throw ConfigError("train.noise: only used with train.algorithm = \"population\" (real minibatches have their own noise)");
+  c.problem_canonical = canonical_json(resolved["problem"]);
   c.resolved = std::move(resolved);
   return c;
 }

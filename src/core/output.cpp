@@ -60,6 +60,7 @@ nlohmann::json summary_json(const RunPack& pack, size_t r, const RunResult& res,
 void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack, size_t r,
                        const RunResult& res, const RunTiming& timing) {
   auto write_text = [&](const char* name, const std::string& text) { write_file_durable(dir / name, text); };
+  if (!cfg.resolved.is_object()) throw std::logic_error("write_run_outputs: the config has no resolved document");
   write_text("config.json", cfg.resolved.dump(2) + "\n");
   std::string curves = std::string(kCurveHeader) + "\n";
   for (const Metrics& m : res.curve) curves += curve_row(m) + "\n";

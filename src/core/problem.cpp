@@ -92,8 +92,16 @@ void finish(Problem& pb) {
 
 }  // namespace
 
-double gamma_draw(uint64_t seed, double alpha, uint32_t stream, uint32_t c1, uint32_t c2) {
-  // Marsaglia-Tsang; alpha < 1 uses Gamma(alpha + 1) * U^(1/alpha).
+namespace {
+
+// One Gamma(alpha) draw as its two factors: Marsaglia-Tsang's Gamma(a) with a = alpha (or
+// alpha + 1 when alpha < 1) and the boost U (1 when alpha >= 1); the draw is boosted * U^(1/alpha).
+struct GammaFactors {
+  double boosted;
+  double u;
+};
+
+GammaFactors gamma_factors(uint64_t seed, double alpha, uint32_t stream, uint32_t c1, uint32_t c2) {
   const double a = alpha < 1 ? alpha + 1 : alpha;
   const double d = a - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
   for (uint32_t attempt = 0;; ++attempt) {
@@ -102,14 +110,41 @@ double gamma_draw(uint64_t seed, double alpha, uint32_t stream, uint32_t c1, uin
     if (v0 <= 0) continue;
     const double v = v0 * v0 * v0;
     if (std::log(nu.u) < 0.5 * nu.z * nu.z + d - d * v + d * std::log(v)) {
-      double g = d * v;
-      if (alpha < 1) {
-        const Philox4 w = philox(seed, 0x80000000u | attempt, c1, c2, stream);
-        g *= std::pow(uniform_open01(w.v[0], w.v[1]), 1.0 / alpha);
-      }
-      return g;
+      if (alpha >= 1) return {d * v, 1.0};
+      const Philox4 w = philox(seed, 0x80000000u | attempt, c1, c2, stream);
+      return {d * v, uniform_open01(w.v[0], w.v[1])};
     }
   }
+}
+
+}  // namespace
+
+double gamma_draw(uint64_t seed, double alpha, uint32_t stream, uint32_t c1, uint32_t c2) {
+  const GammaFactors f = gamma_factors(seed, alpha, stream, c1, c2);
+  return alpha < 1 ? f.boosted * std::pow(f.u, 1.0 / alpha) : f.boosted;
+}
+
+std::vector<double> dirichlet_draw(uint64_t seed, double alpha, uint32_t stream, uint32_t n,
+                                   const std::function<std::pair<uint32_t, uint32_t>(uint32_t)>& counters) {
+  std::vector<double> x(n);
+  double s = 0;
+  for (uint32_t m = 0; m < n; ++m) s += x[m] = gamma_draw(seed, alpha, stream, counters(m).first, counters(m).second);
+  if (s > 0 && std::isfinite(s)) {
+    for (double& v : x) v /= s;
+    return x;
+  }
+  // Far below alpha = 1, U^(1/alpha) underflows for every entry: the same draws, normalised in
+  // log space, give the limit (mass on the largest entries) instead of 0/0.
+  double top = -INFINITY;
+  for (uint32_t m = 0; m < n; ++m) {
+    const GammaFactors f = gamma_factors(seed, alpha, stream, counters(m).first, counters(m).second);
+    x[m] = std::log(f.boosted) + std::log(f.u) / alpha;
+    top = std::max(top, x[m]);
+  }
+  s = 0;
+  for (double& v : x) s += v = std::exp(v - top);
+  for (double& v : x) v /= s;
+  return x;
 }
 
 ProblemView Problem::view() const {
@@ -261,13 +296,16 @@ std::shared_ptr<const Problem> make_problem(const Config& cfg) {
   const ProblemConfig& pc = cfg.problem;
   const uint32_t N = pc.N, T = pc.T;
   std::vector<double> P;
+  std::string p_what = "problem.P";  // what a bad P is called in errors
   if (pc.P.is_object()) {
     const double alpha = pc.P.at("dirichlet").get<double>();
+    p_what = fmt::format("problem.P (the Dirichlet({}) draw of problem.seed {}{})", alpha, pc.seed,
+                         alpha < 0.05 ? "; alpha far below 1 draws nearly one-hot columns: use a larger alpha" : "");
     P.assign(size_t(N) * N, 0.0);
     for (uint32_t j = 0; j < N; ++j) {
-      double s = 0;
-      for (uint32_t i = 0; i < N; ++i) s += P[size_t(i) * N + j] = gamma_draw(pc.seed, alpha, kStreamPDirichlet, i, j);
-      for (uint32_t i = 0; i < N; ++i) P[size_t(i) * N + j] /= s;
+      const std::vector<double> col =
+          dirichlet_draw(pc.seed, alpha, kStreamPDirichlet, N, [j](uint32_t i) { return std::pair<uint32_t, uint32_t>(i, j); });
+      for (uint32_t i = 0; i < N; ++i) P[size_t(i) * N + j] = col[i];
     }
     if (pc.P.contains("mix")) {
       // Correlated task: P = rho * P_mix + (1 - rho) * (the Dirichlet draw of this seed).
@@ -286,12 +324,12 @@ std::shared_ptr<const Problem> make_problem(const Config& cfg) {
     for (uint32_t t = 0; t < T; ++t)
       for (uint32_t k = 0; k < N; ++k) Qd[size_t(k) * T + t] = rows[size_t(t) * N + k];
     return std::make_shared<const Problem>(
-        problem_from_matrices(N, T, std::move(P), Qd, pc.Q, "problem.P", "problem.Q_matrix"));
+        problem_from_matrices(N, T, std::move(P), Qd, pc.Q, p_what, "problem.Q_matrix"));
   }
 
   // Generated Q, built sparse (never T x N): Q distinct positions among the last W
   // (Floyd's algorithm), ascending, with uniform or Dirichlet weights.
-  validate_transition_matrix(P, N, "problem.P");
+  validate_transition_matrix(P, N, p_what);
   auto pb = std::make_shared<Problem>();
   pb->N = N;
   pb->T = T;
@@ -309,12 +347,8 @@ std::shared_ptr<const Problem> make_problem(const Config& cfg) {
       if (!chosen.insert(r).second) chosen.insert(j);
     }
     std::vector<double> weights(pc.Q, 1.0 / pc.Q);
-    if (pc.weights == "dirichlet") {
-      double s = 0;
-      for (uint32_t m = 0; m < pc.Q; ++m)
-        s += weights[m] = gamma_draw(pc.seed, pc.weights_alpha, kStreamQWeights, m, k);
-      for (double& x : weights) x /= s;
-    }
+    if (pc.weights == "dirichlet")
+      weights = dirichlet_draw(pc.seed, pc.weights_alpha, kStreamQWeights, pc.Q, [k](uint32_t m) { return std::pair<uint32_t, uint32_t>(m, k); });
     uint32_t m = 0;
     for (uint32_t pos : chosen) {
       pb->q_pos.push_back(lo + pos);

@@ -210,7 +210,10 @@ void PackTraining::save_pending_params(PackInFlight& f, const std::vector<size_t
   for (size_t j : to_save) ids.push_back(job_.sweep.runs[f.run_of[f.pending[j].first]].run_id);
   job_.dir.save_params(ids, [&](size_t k, const std::filesystem::path& folder) {
     const auto& [r, res] = f.pending[to_save[k]];
-    write_run_outputs(folder, job_.sweep.runs[f.run_of[r]].config, f.pack, r, res, timing);
+    const SweepRun& run = job_.sweep.runs[f.run_of[r]];
+    Config config = run.config;
+    config.resolved = job_.sweep.resolved_config(run);
+    write_run_outputs(folder, config, f.pack, r, res, timing);
   });
 }
 

@@ -28,7 +28,7 @@ std::string run_context(const Sweep& s, const SweepRun& r, const std::string& se
 }  // namespace
 
 std::string problem_key(const Config& cfg) {
-  return cfg.base_dir.string() + "\n" + canonical_json(cfg.resolved.at("problem"));
+  return cfg.base_dir.string() + "\n" + cfg.problem_canonical;
 }
 
 std::shared_ptr<const Problem> ProblemCache::get(const Config& cfg) {

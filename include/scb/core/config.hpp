@@ -63,7 +63,9 @@ struct Config {
   ModelConfig model;
   TrainConfig train;
   EvalConfig eval;
-  nlohmann::json resolved;            // every key, defaults filled in (written as config.json)
+  nlohmann::json resolved;            // every key, defaults filled in (written as config.json); null
+                                      // in a sweep's runs, which rebuild it on demand (Sweep::resolved_config)
+  std::string problem_canonical;      // canonical_json of resolved["problem"]: which problem this is
   std::filesystem::path base_dir;     // relative paths in the config resolve against it
 };
 

@@ -3,6 +3,8 @@
 // counter-based generator or given explicitly and validated, plus the alias tables the
 // samplers draw from.
 #include <cstdint>
+#include <functional>
+#include <utility>
 #include <memory>
 #include <vector>
 
@@ -49,5 +51,10 @@ void validate_transition_matrix(const std::vector<double>& P, uint32_t N, const 
 
 // Gamma(alpha, 1) from the Philox stream (Marsaglia-Tsang), deterministic in its coordinates.
 double gamma_draw(uint64_t seed, double alpha, uint32_t stream, uint32_t c1, uint32_t c2);
+// n Gamma(alpha) draws (counters(m) = their c1, c2) normalised to sum 1: a Dirichlet(alpha) draw.
+// Exactly g_m / sum g when that sum is positive; when every draw underflows (alpha far below 1)
+// the same draws normalised in log space.
+std::vector<double> dirichlet_draw(uint64_t seed, double alpha, uint32_t stream, uint32_t n,
+                                   const std::function<std::pair<uint32_t, uint32_t>(uint32_t)>& counters);
 
 }  // namespace scb

@@ -21,10 +21,10 @@ struct SweepAxis {
 
 struct SweepRun {
   size_t index = 0;                   // position in the full expansion
-  std::string run_id;                 // run_id_of(config.resolved)
+  std::string run_id;                 // run_id_of(the resolved config)
   std::vector<nlohmann::json> axis_values;  // one per Sweep::axes entry
   uint32_t replicate = 0;
-  Config config;
+  Config config;                      // config.resolved is null: Sweep::resolved_config rebuilds it
 };
 
 struct Sweep {
@@ -40,6 +40,9 @@ struct Sweep {
   std::string sweep_id;               // hash of every run_id in order
 
   std::vector<std::string> axis_names() const;
+  // A run's resolved config (its config.json), which runs do not keep: at about 4 KB it is most
+  // of a run's memory, and only the runs whose parameters are saved need it.
+  nlohmann::json resolved_config(const SweepRun& run) const;
 };
 
 // Expands a sweep document: the cartesian product of `grid` (the last axis varies fastest),

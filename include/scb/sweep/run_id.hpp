@@ -13,6 +13,5 @@ namespace scb {
 // A stable name for a resolved config: 16 hex digits of a 64-bit hash of its canonical
 // JSON (sorted keys; 1.0 and 1 print alike).
 std::string run_id_of(const nlohmann::json& resolved_config);
-std::string canonical_json(const nlohmann::json& value);
 
 }  // namespace scb
