@@ -105,11 +105,15 @@ sed -e "s|@DIR@|$cluster|g" -e "s|@NODE@|$node|g" -e "s|@CPUS@|$(nproc)|g" -e "s
   -e "s|@CTLD_PORT@|$ctld_port|g" -e "s|@SLURMD_PORT@|$slurmd_port|g" "$here/slurm.conf.in" > "$SLURM_CONF"
 mkdir -p "$cluster/state" "$cluster/spool"
 mungekey --create --keyfile="$cluster/munge.key" || fail "mungekey could not create a key"
-poll() {  # WHAT COMMAND...: every 0.1 s until COMMAND succeeds; fails past the deadline
-  local what=$1
+poll() {  # WHAT COMMAND...: every 0.1 s until COMMAND succeeds; fails past the deadline or when a daemon died
+  local what=$1 name pid
   shift
   until "$@"; do
     [ "$(date +%s)" -lt "$deadline" ] || fail "timed out waiting for $what"
+    for name in munged slurmctld slurmd; do
+      pid=${name}_pid
+      [ -z "${!pid}" ] || alive "${!pid}" || fail "$name exited while waiting for $what: $(tail -3 "$cluster/$name.stderr")"
+    done
     sleep 0.1
   done
 }
@@ -120,7 +124,7 @@ munge_works() { munge -n -S "$cluster/munge.socket" 2>/dev/null | unmunge -S "$c
 poll "munged" munge_works
 (cd "$cluster" && exec slurmctld -D -f "$SLURM_CONF") >"$cluster/slurmctld.stderr" 2>&1 &
 slurmctld_pid=$!
-(cd "$cluster" && exec slurmd -D -f "$SLURM_CONF") >"$cluster/slurmd.stderr" 2>&1 &
+(cd "$cluster" && exec slurmd -D -N "$node" -f "$SLURM_CONF") >"$cluster/slurmd.stderr" 2>&1 &
 slurmd_pid=$!
 node_idle() { [ "$(sinfo -h -n "$node" -o %T 2>/dev/null)" = idle ]; }
 poll "node $node to be idle (logs: $work/cluster)" node_idle
