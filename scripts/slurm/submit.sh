@@ -11,11 +11,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export SCB=${SCB:-build/scb} SWEEP=${SWEEP:-configs/paper/06_batch_size.json} OUT=${OUT:-sweep} SHARDS=${SHARDS:-16}
+export SCB_SLURM_DIR=$here
 array_script=$here/sweep_array.sh
 [ "${GPU:-0}" = 1 ] && array_script=$here/sweep_array_gpu.sh
 mkdir -p "$OUT"
 
-# --export=ALL: the jobs see SCB, SWEEP, OUT and SHARDS even where a site sets SBATCH_EXPORT.
+# --export=ALL: the jobs see SCB, SWEEP, OUT, SHARDS and SCB_SLURM_DIR even where a site sets
+# SBATCH_EXPORT.
 submit_tasks() {  # TASKS [sbatch options] -> job id
   local tasks=$1
   shift

@@ -5,7 +5,8 @@
 # appended to, so it keeps every start of the task. tests/slurm/job_array.sh submits this file.
 #   SCB (build/scb), SWEEP (configs/paper/06_batch_size.json), OUT (sweep): the engine, the sweep
 #   file and the folder that gets OUT/shard<i>/ (relative paths: from the submission folder);
-#   SHARDS: the number of shards (default: the array's size; give it when resubmitting one task).
+#   SHARDS: the number of shards (default: the array's size; give it when resubmitting one task);
+#   DEVICE: cpu (default) or cuda (sweep_array_gpu.sh sets it).
 #SBATCH --job-name=scb-sweep
 #SBATCH --array=0-15
 #SBATCH --cpus-per-task=8
@@ -19,4 +20,4 @@ SCB=${SCB:-build/scb} SWEEP=${SWEEP:-configs/paper/06_batch_size.json} OUT=${OUT
 SHARDS=${SHARDS:-$SLURM_ARRAY_TASK_COUNT}
 echo "scb-sweep: task $SLURM_ARRAY_TASK_ID/$SHARDS of job $SLURM_JOB_ID starts on $(hostname) (restart ${SLURM_RESTART_COUNT:-0}) at $(date -Is)"
 exec "$SCB" sweep "$SWEEP" --out "$OUT/shard$SLURM_ARRAY_TASK_ID" --shard "$SLURM_ARRAY_TASK_ID/$SHARDS" \
-  --resume --quiet --device cpu --threads "${SLURM_CPUS_PER_TASK:-0}"
+  --resume --quiet --device "${DEVICE:-cpu}" --threads "${SLURM_CPUS_PER_TASK:-0}"

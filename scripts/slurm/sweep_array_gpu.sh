@@ -1,7 +1,9 @@
 #!/bin/bash
-# sweep_array.sh on one GPU per array task (--gres=gpu:1, --device cuda): the same shard, resume
-# and log rules; `GPU=1 scripts/slurm/submit.sh` submits it. A GPU runs a whole shard's packs, so
-# a few CPUs per task suffice.
+# sweep_array.sh on one GPU per array task: asks Slurm for the GPU (--gres=gpu:1) and runs that
+# script with DEVICE=cuda (scb sweep --device cuda), so shards, resume and logs are the same;
+# `GPU=1 scripts/slurm/submit.sh` submits it. A GPU trains a whole shard's packs, so a few CPUs
+# per task suffice. SCB_SLURM_DIR: where sweep_array.sh is (submit.sh sets it; by default
+# scripts/slurm from the submission folder, since Slurm runs a copy of this file).
 #SBATCH --job-name=scb-sweep
 #SBATCH --array=0-15
 #SBATCH --gres=gpu:1
@@ -10,10 +12,4 @@
 #SBATCH --requeue
 #SBATCH --open-mode=append
 #SBATCH --output=slurm-%x-%a.out
-set -euo pipefail
-SCB=${SCB:-build/scb} SWEEP=${SWEEP:-configs/paper/06_batch_size.json} OUT=${OUT:-sweep}
-: "${SLURM_ARRAY_TASK_ID:?not an array task: submit with sbatch --array (or scripts/slurm/submit.sh)}"
-SHARDS=${SHARDS:-$SLURM_ARRAY_TASK_COUNT}
-echo "scb-sweep: task $SLURM_ARRAY_TASK_ID/$SHARDS of job $SLURM_JOB_ID starts on $(hostname) (restart ${SLURM_RESTART_COUNT:-0}) at $(date -Is)"
-exec "$SCB" sweep "$SWEEP" --out "$OUT/shard$SLURM_ARRAY_TASK_ID" --shard "$SLURM_ARRAY_TASK_ID/$SHARDS" \
-  --resume --quiet --device cuda
+DEVICE=cuda exec bash "${SCB_SLURM_DIR:-scripts/slurm}/sweep_array.sh"

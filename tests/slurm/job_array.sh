@@ -202,11 +202,12 @@ for f in "$merged"/runs/*/*; do
   esac || fail "merged ${f#"$merged"/} differs from the unsharded sweep's"
 done
 
-# --- The GPU variant, outside Slurm (this cluster has no GPU): asks for one and runs scb with
-# --device cuda (which either trains on it or exits 2 saying why it cannot).
+# --- The GPU variant, outside Slurm (this cluster has no GPU): asks for one and runs
+# sweep_array.sh with --device cuda (which either trains on it or exits 2 saying why it cannot).
 gpu_script=$repo/scripts/slurm/sweep_array_gpu.sh
 grep -qx '#SBATCH --gres=gpu:1' "$gpu_script" || fail "sweep_array_gpu.sh does not ask for a GPU"
-SLURM_ARRAY_TASK_ID=0 SLURM_JOB_ID=0 SCB=$scb SWEEP=$here/sweep.json OUT=$work/gpu SHARDS=40 bash "$gpu_script" >"$work/gpu.out" 2>&1
+SLURM_ARRAY_TASK_ID=0 SLURM_JOB_ID=0 SCB=$scb SWEEP=$here/sweep.json OUT=$work/gpu SHARDS=40 SCB_SLURM_DIR=$repo/scripts/slurm \
+  bash "$gpu_script" >"$work/gpu.out" 2>&1
 gpu_rc=$?
 if [ "$gpu_rc" = 0 ]; then
   grep -q '"device": "cuda' "$work"/gpu/shard0/runs/*/summary.json || fail "sweep_array_gpu.sh trained, but not on the GPU"
