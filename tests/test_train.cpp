@@ -234,8 +234,8 @@ TEST(Reference, ProximalBeatsSgdOnTheReferenceConfig) {
     sgd_cfgs.push_back(scbtest::make_config(s));
     pbs.push_back(scb::make_problem(prox_cfgs.back()));
   }
-  // One thread: results are bit-identical for any thread count (Determinism above), and on a
-  // loaded machine OpenMP barriers at 4 x 16,000 steps make more threads far slower.
+  // One thread: results are bit-identical for any thread count (Determinism above), and a
+  // parallel suite leaves no core spare.
   const Trained prox = train(prox_cfgs, pbs, 1), sgd = train(sgd_cfgs, pbs, 1);
   for (size_t r = 0; r < 2; ++r) {
     SCOPED_TRACE(testing::Message() << "problem.seed " << r + 1);

@@ -1,6 +1,7 @@
 // The CPU backend: the reference every other backend is checked against, and fast in its own
-// right. This file binds a pack (the per-run scratch of cpu_phases.hpp) and schedules one step as
-// four parallel phases, each a unit of its own file (phase_forward, phase_v_update,
+// right. This file binds a pack (the per-run scratch of cpu_phases.hpp) and runs one step as one
+// job of phases on its thread pool (step_pool.hpp: no barrier waits for a thread to arrive, and
+// waiting threads sleep), each phase a unit of its own file (phase_forward, phase_v_update,
 // phase_a_update, step_finish); work items are (run, sample), run, (run, block of positions) and
 // (run, column), and no phase's floating-point order depends on the thread count.
 #include "scb/cpu/cpu_backend.hpp"
@@ -11,6 +12,7 @@
 #include <cmath>
 
 #include "cpu_phases.hpp"
+#include "step_pool.hpp"
 #include "scb/core/backend.hpp"
 
 namespace scb {
@@ -53,10 +55,12 @@ namespace {
 using cpu::CpuState;
 using cpu::kBlock;
 using cpu::RunScratch;
+using cpu::StepPool;
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
+  explicit CpuBackend(int threads)
+      : threads_(threads > 0 ? threads : omp_get_max_threads()), pool_(threads_) {}
   std::string name() const override { return "cpu"; }
 
   void attach(RunPack& pack) override {
@@ -75,58 +79,76 @@ class CpuBackend final : public Backend {
       attach_columns(r);
       for (uint32_t blk = 0; blk < st_.nblocks; ++blk) block_items_.push_back({uint32_t(r), blk});
     }
+    any_noisy_ = false;
+    for (size_t r = 0; r < pack.size(); ++r) any_noisy_ = any_noisy_ || noisy(r);
     st_.tiles.assign(size_t(threads_) * pack.N * kBlock, 0.0);
   }
 
   void step() override {
     const RunPack& p = *st_.pack;
-    // Fork/join costs microseconds: a step smaller than this many sample-positions runs on one
-    // thread (the arithmetic order, and so every result, is the same for any thread count).
+    // Waking the workers costs microseconds: a step smaller than this many sample-positions runs
+    // on one thread (the arithmetic order, and so every result, is the same for any thread count).
     constexpr uint64_t kMinParallelWork = 1u << 16;
     uint64_t work = 0;
     for (size_t r = 0; r < p.size(); ++r)
       if (p.active(r)) work += uint64_t(st_.sampled() ? p.batch_size[r] : p.N) * p.T;
     const int threads = work < kMinParallelWork ? 1 : threads_;
+    auto forward = [&](size_t i, int) { if_active(sample_items_[i], [&](Item it) { cpu::forward(st_, it.run, it.index); }); };
+    auto sampled_v = [&](size_t r, int) { if (p.active(r)) cpu::reduce_and_update_v(st_, r); };
+    auto population_v = [&](size_t r, int) { if (p.active(r)) cpu::population_v_update(st_, r); };
+    auto noise_blocks = [&](size_t i, int) {
+      if_active(block_items_[i], [&](Item it) { if (noisy(it.run)) cpu::sum_noise_block(st_, it.run, it.index); });
+    };
+    auto noise_means = [&](size_t r, int) { if (p.active(r) && noisy(r)) cpu::add_noise_means(st_, r); };
+    // Tiles first, then the untouched columns: they write disjoint parts of A and its sums.
+    auto a_update = [&](size_t i, int slot) {
+      if (i < block_items_.size()) {
+        double* tile = st_.tiles.data() + size_t(slot) * p.N * kBlock;
+        if_active(block_items_[i], [&](Item it) { cpu::update_a_block(st_, it.run, it.index, tile); });
+      } else {
+        if_active(column_items_[i - block_items_.size()],
+                  [&](Item it) { cpu::update_untouched_column(st_, it.run, it.index); });
+      }
+    };
+    auto finish = [&](size_t r, int) { if (p.active(r)) cpu::finish_step(st_, r); };
+    const size_t runs = p.size(), a_items = block_items_.size() + column_items_.size();
+    StepPool::Phase phases[5];
+    int n = 0;
     if (st_.sampled()) {
-      for_items(sample_items_, threads, [&](Item it) { cpu::forward(st_, it.run, it.index); });
-      for_runs(threads, [&](size_t r) { cpu::reduce_and_update_v(st_, r); });
+      phases[n++] = StepPool::phase(sample_items_.size(), chunk(sample_items_.size(), 4, threads), forward);
+      phases[n++] = StepPool::phase(runs, chunk(runs, 1, threads), sampled_v);
     } else {
-      for_runs(threads, [&](size_t r) { cpu::population_v_update(st_, r); });
-      auto noisy = [&](size_t r) { return !st_.runs[r].noise_sum.empty(); };
-      for_items(block_items_, threads, [&](Item it) {
-        if (noisy(it.run)) cpu::sum_noise_block(st_, it.run, it.index);
-      });
-      for_runs(threads, [&](size_t r) {
-        if (noisy(r)) cpu::add_noise_means(st_, r);
-      });
+      phases[n++] = StepPool::phase(runs, chunk(runs, 1, threads), population_v);
+      if (any_noisy_) {
+        phases[n++] = StepPool::phase(block_items_.size(), chunk(block_items_.size(), 4, threads), noise_blocks);
+        phases[n++] = StepPool::phase(runs, chunk(runs, 1, threads), noise_means);
+      }
     }
-    for_items(block_items_, threads, [&](Item it) {
-      double* tile = st_.tiles.data() + size_t(omp_get_thread_num()) * p.N * kBlock;
-      cpu::update_a_block(st_, it.run, it.index, tile);
-    });
-    if (st_.sampled())
-      for_items(column_items_, threads, [&](Item it) { cpu::update_untouched_column(st_, it.run, it.index); }, 8);
-    for_runs(threads, [&](size_t r) { cpu::finish_step(st_, r); });
+    phases[n++] = StepPool::phase(a_items, chunk(a_items, 4, threads), a_update);
+    phases[n++] = StepPool::phase(runs, chunk(runs, 1, threads), finish);
+    pool_.run(phases, n, threads);
   }
 
   std::vector<Metrics> evaluate(const std::vector<uint32_t>& runs) override {
     std::vector<Metrics> out(runs.size());
     const RunPack& p = *st_.pack;
-#pragma omp parallel for schedule(dynamic) num_threads(threads_)
-    for (size_t i = 0; i < runs.size(); ++i) {
+    auto metrics = [&](size_t i, int) {
       const uint32_t r = runs[i];
       cpu::apply_pending_scale(st_, r);
       out[i] = compute_metrics(p.problem(r), p.V_of(r), st_.attention(r));
       out[i].step = p.step[r];
       out[i].samples = p.samples[r];
-    }
+    };
+    const StepPool::Phase phase = StepPool::phase(runs.size(), 1, metrics);
+    pool_.run(&phase, 1, runs.size() > 1 ? threads_ : 1);
     return out;
   }
 
   // The host arrays are the parameters, once the deferred renormalisations are applied.
   void download() override {
-#pragma omp parallel for schedule(dynamic) num_threads(threads_)
-    for (size_t r = 0; r < st_.pack->size(); ++r) cpu::apply_pending_scale(st_, r);
+    auto apply = [&](size_t r, int) { cpu::apply_pending_scale(st_, r); };
+    const StepPool::Phase phase = StepPool::phase(st_.pack->size(), 1, apply);
+    pool_.run(&phase, 1, st_.pack->size() > 1 ? threads_ : 1);
   }
 
  private:
@@ -134,21 +156,15 @@ class CpuBackend final : public Backend {
     uint32_t run, index;
   };
 
-  // f(item) for every item of an active run, on `threads` threads, `chunk` items at a time.
   template <typename F>
-  void for_items(const std::vector<Item>& items, int threads, F&& f, int chunk = 4) {
-    const RunPack& p = *st_.pack;
-#pragma omp parallel for schedule(dynamic, chunk) num_threads(threads)
-    for (size_t i = 0; i < items.size(); ++i)
-      if (p.active(items[i].run)) f(items[i]);
+  void if_active(Item it, F&& f) const {
+    if (st_.pack->active(it.run)) f(it);
   }
-  // f(r) for every active run.
-  template <typename F>
-  void for_runs(int threads, F&& f) {
-    const RunPack& p = *st_.pack;
-#pragma omp parallel for schedule(dynamic) num_threads(threads)
-    for (size_t r = 0; r < p.size(); ++r)
-      if (p.active(r)) f(r);
+  bool noisy(size_t r) const { return !st_.runs[r].noise_sum.empty(); }
+  // Items per claim: at least `least`, and some 32 claims per thread, so that claiming costs
+  // nothing beside the items and an item held by a descheduled thread is a small part of a phase.
+  static size_t chunk(size_t items, size_t least, int threads) {
+    return std::max(least, items / (32 * size_t(threads)));
   }
 
   // Per-sample scratch of a sampled run, and its work items.
@@ -206,6 +222,8 @@ class CpuBackend final : public Backend {
   }
 
   int threads_;
+  cpu::StepPool pool_;
+  bool any_noisy_ = false;
   CpuState st_;
   std::vector<Item> sample_items_, block_items_, column_items_;
 };
