@@ -9,10 +9,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "cpu_phases.hpp"
 #include "step_pool.hpp"
+#include "thread_choice.hpp"
 #include "scb/core/backend.hpp"
 
 namespace scb {
@@ -59,8 +61,10 @@ using cpu::StepPool;
 
 class CpuBackend final : public Backend {
  public:
+  // threads <= 0: up to every core, as many as run fastest (thread_choice.hpp).
   explicit CpuBackend(int threads)
-      : threads_(threads > 0 ? threads : omp_get_max_threads()), pool_(threads_) {}
+      : threads_(threads > 0 ? threads : omp_get_max_threads()), adaptive_(threads <= 0), pool_(threads_),
+        choice_(threads_) {}
   std::string name() const override { return "cpu"; }
 
   void attach(RunPack& pack) override {
@@ -92,7 +96,8 @@ class CpuBackend final : public Backend {
     uint64_t work = 0;
     for (size_t r = 0; r < p.size(); ++r)
       if (p.active(r)) work += uint64_t(st_.sampled() ? p.batch_size[r] : p.N) * p.T;
-    const int threads = work < kMinParallelWork ? 1 : threads_;
+    const bool parallel = work >= kMinParallelWork && threads_ > 1;
+    const int threads = !parallel ? 1 : adaptive_ ? choice_.threads() : threads_;
     auto forward = [&](size_t i, int) { if_active(sample_items_[i], [&](Item it) { cpu::forward(st_, it.run, it.index); }); };
     auto sampled_v = [&](size_t r, int) { if (p.active(r)) cpu::reduce_and_update_v(st_, r); };
     auto population_v = [&](size_t r, int) { if (p.active(r)) cpu::population_v_update(st_, r); };
@@ -126,7 +131,10 @@ class CpuBackend final : public Backend {
     }
     phases[n++] = StepPool::phase(a_items, chunk(a_items, 4, threads), a_update);
     phases[n++] = StepPool::phase(runs, chunk(runs, 1, threads), finish);
+    if (!parallel || !adaptive_) return pool_.run(phases, n, threads);
+    const auto t0 = std::chrono::steady_clock::now();
     pool_.run(phases, n, threads);
+    choice_.record(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), double(work));
   }
 
   std::vector<Metrics> evaluate(const std::vector<uint32_t>& runs) override {
@@ -222,7 +230,9 @@ class CpuBackend final : public Backend {
   }
 
   int threads_;
+  bool adaptive_;
   cpu::StepPool pool_;
+  cpu::ThreadChoice choice_;
   bool any_noisy_ = false;
   CpuState st_;
   std::vector<Item> sample_items_, block_items_, column_items_;

@@ -73,6 +73,7 @@ void StepPool::run(const Phase* phases, int count, int threads) {
   done_.store(uint64_t(base) << 32);
   next_.store(uint64_t(base) << 32);
   end_.store(base + n);
+  job_threads_.store(std::min(threads, threads_));
   job_.fetch_add(1);
   job_.notify_all();
   take_part(0);
@@ -83,7 +84,7 @@ void StepPool::worker(int slot, uint32_t seen) {
     wait_for_change(job_, seen);
     if (stop_.load()) return;
     seen = job_.load();
-    take_part(slot);
+    if (slot < job_threads_.load()) take_part(slot);  // else this job is run by fewer threads
   }
 }
 

@@ -39,8 +39,8 @@ class StepPool {
   StepPool& operator=(const StepPool&) = delete;
   int threads() const { return threads_; }
 
-  // Runs the phases in order, every item once, on `threads` threads (1: the caller alone, else
-  // all of the pool); returns when every item is done. At most kMaxPhases phases; the callables
+  // Runs the phases in order, every item once, on `threads` threads (1: the caller alone; at
+  // most threads()); returns when every item is done. At most kMaxPhases phases; the callables
   // behind them must not throw.
   void run(const Phase* phases, int count, int threads);
 
@@ -76,6 +76,7 @@ class StepPool {
   std::atomic<uint32_t> phase_{0};  // the phase under way
   std::atomic<uint32_t> end_{0};    // the phase the job ends at (phase_ == end_: no job)
   std::atomic<uint32_t> job_{0};    // counts the jobs: wakes the workers
+  std::atomic<int> job_threads_{0};  // threads of the job: the workers of slots below it take part
   std::atomic<bool> stop_{false};
   std::vector<std::thread> workers_;
 };

@@ -1,6 +1,7 @@
 #pragma once
 // The CPU backend (src/cpu/cpu_backend.cpp): the reference every other backend is checked
-// against. `threads` <= 0 uses every core; results never depend on the thread count.
+// against. `threads` <= 0 uses up to every core, as many as make the steps fastest (fewer beside
+// other busy processes); results never depend on the thread count.
 #include <memory>
 
 #include "scb/core/backend.hpp"

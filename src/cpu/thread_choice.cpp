@@ -1,0 +1,69 @@
+// ThreadChoice (see thread_choice.hpp): windows of steps, a try of a neighbouring thread count
+// for one window, the interval between tries doubling while the choice stands.
+#include "thread_choice.hpp"
+
+#include <algorithm>
+
+namespace scb::cpu {
+
+namespace {
+
+constexpr double kWindowSeconds = 0.05;  // a window: at least this long ...
+constexpr int kWindowSteps = 3;          // ... and this many steps
+constexpr double kFirstInterval = 0.2;   // seconds before the first try, and after a change
+constexpr double kLongestInterval = 5.0;
+constexpr double kBetter = 0.95;    // a try wins when at least 5% faster
+constexpr double kDegraded = 1.3;   // a window this much slower than the best tries at once
+
+}  // namespace
+
+ThreadChoice::ThreadChoice(int most) : most_(std::max(1, most)), current_(most_), interval_(kFirstInterval) {}
+
+void ThreadChoice::record(double seconds, double work) {
+  if (most_ == 1 || work <= 0) return;
+  if (unmeasured_ > 0) {
+    --unmeasured_;
+    return;
+  }
+  window_s_ += seconds;
+  window_work_ += work;
+  ++window_steps_;
+  if (!probing_) since_try_ += seconds;
+  if (window_s_ < kWindowSeconds || window_steps_ < kWindowSteps) return;
+  const double rate = window_s_ / window_work_;
+  window_s_ = window_work_ = 0;
+  window_steps_ = 0;
+  if (probing_) {
+    end_probe(rate);
+    return;
+  }
+  recent_ = rate;
+  best_ = best_ > 0 ? std::min(best_, rate) : rate;
+  if (since_try_ >= interval_ || recent_ > kDegraded * best_) start_probe();
+}
+
+void ThreadChoice::start_probe() {
+  int candidate = current_ + direction_;
+  if (candidate < 1 || candidate > most_) {
+    direction_ = -direction_;
+    candidate = current_ + direction_;
+  }
+  probe_ = candidate;
+  probing_ = true;
+}
+
+void ThreadChoice::end_probe(double rate) {
+  probing_ = false;
+  since_try_ = 0;
+  if (rate < kBetter * recent_) {  // keep going the same way next time
+    current_ = probe_;
+    best_ = recent_ = rate;
+    interval_ = kFirstInterval;
+  } else {
+    best_ = recent_;  // the baseline of the load as it is now
+    interval_ = std::min(2 * interval_, kLongestInterval);
+    direction_ = -direction_;
+  }
+}
+
+}  // namespace scb::cpu

@@ -1,0 +1,38 @@
+#pragma once
+// How many threads the CPU backend's steps use when the caller left it to the backend (threads
+// 0: all cores). All cores is the best choice only on an otherwise idle machine: beside another
+// busy process a thread of the step shares its core, and each time the scheduler parks it in the
+// middle of an item the other threads wait for it (two threads beside one busy process ran up to
+// a third slower than one). Results never depend on the thread count, so the count may change at
+// any step: this measures seconds per sample-position of the steps in windows of at least 50 ms,
+// and now and then tries one thread fewer or more for one window, keeping it when it was faster.
+// A confirmed choice doubles the time to the next try (0.2 s up to 5 s: under 1% of the time
+// spent on the worse count); a window much slower than the best since the last try (the load
+// changed) tries at once. Pure arithmetic on the timings it is given, so tests feed it timings.
+namespace scb::cpu {
+
+class ThreadChoice {
+ public:
+  explicit ThreadChoice(int most);
+  // The threads for the next step.
+  int threads() const { return probing_ ? probe_ : current_; }
+  // The step just run on threads() took `seconds` for `work` sample-positions.
+  void record(double seconds, double work);
+
+ private:
+  void start_probe();
+  void end_probe(double rate);
+
+  int most_, current_, probe_ = 0;
+  bool probing_ = false;
+  int direction_ = -1;     // the next try: one thread fewer (-1) or more (+1)
+  int unmeasured_ = 2;     // the first steps touch fresh scratch: not measured
+  double window_s_ = 0, window_work_ = 0;
+  int window_steps_ = 0;
+  double recent_ = 0;      // seconds per work of the last window on current_
+  double best_ = 0;        // the best window on current_ since the last try (0: none yet)
+  double since_try_ = 0;   // seconds on current_ since the last try
+  double interval_;        // seconds on current_ before the next try
+};
+
+}  // namespace scb::cpu
