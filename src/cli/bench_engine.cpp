@@ -13,10 +13,22 @@ namespace scb::bench {
 
 void CaseEngine::attach(const BenchCase& c, const BenchArgs& args, Device device,
                         std::shared_ptr<const Problem> problem) {
-  for (uint64_t r = 0; r < c.R; ++r) pack_.add_run(bench_config(c.N, c.T, c.B, r, args.stage), problem);
-  backend_ = make_backend(device, c.threads);
+  std::vector<Config> cfgs;
+  for (uint64_t r = 0; r < c.R; ++r) cfgs.push_back(bench_config(c.N, c.T, c.B, r, args.stage));
+  attach_configs(cfgs, device, std::move(problem), c.request);
+}
+
+void CaseEngine::attach_configs(const std::vector<Config>& cfgs, Device device, std::shared_ptr<const Problem> problem,
+                                int threads) {
+  for (const Config& cfg : cfgs) pack_.add_run(cfg, problem);
+  backend_ = make_backend(device, threads);
   backend_->attach(pack_);
   sync_ = device != Device::cpu;
+}
+
+double CaseEngine::step_seconds(int64_t K) {
+  std::vector<double> cpu;
+  return timed_steps(K, cpu);
 }
 
 void CaseEngine::release() {

@@ -54,12 +54,8 @@ std::string find_peer_script(const std::string& given) {
   return "";
 }
 
-json run_peer(const BenchArgs& args, const PeerInfo& peer, const BenchCase& c, uint64_t memory_cap) {
-  const std::string cmd = fmt::format(
-      "{} {} --N {} --T {} --B {} --pack {} --threads {} --seconds {} --reps {} --steps {} --stage {} "
-      "--memory-cap {} --max-step-seconds {}",
-      shell_quote(args.peer_python), shell_quote(peer.script), c.N, c.T, c.B, c.R, c.threads, args.seconds, args.reps,
-      args.steps, args.stage, memory_cap, args.max_step_seconds);
+// The peer's one JSON line (with "error" when it failed without saying why).
+json peer_json(const std::string& cmd) {
   int rc = 0;
   const std::string out = capture(cmd, rc);
   try {
@@ -71,7 +67,24 @@ json run_peer(const BenchArgs& args, const PeerInfo& peer, const BenchCase& c, u
   }
 }
 
+json run_peer(const BenchArgs& args, const PeerInfo& peer, const BenchCase& c, uint64_t memory_cap) {
+  return peer_json(fmt::format(
+      "{} {} --N {} --T {} --B {} --pack {} --threads {} --seconds {} --reps {} --steps {} --stage {} "
+      "--memory-cap {} --max-step-seconds {}",
+      shell_quote(args.peer_python), shell_quote(peer.script), c.N, c.T, c.B, c.R, c.threads, args.seconds, args.reps,
+      args.steps, args.stage, memory_cap, args.max_step_seconds));
+}
+
 }  // namespace
+
+json run_sweep_peer(const BenchArgs& args, const PeerInfo& peer, uint64_t N, uint64_t T, uint64_t R,
+                    uint64_t memory_cap) {
+  // Both stages in the budget the engine spends on both (--seconds each).
+  return peer_json(fmt::format("{} {} --runs {} --N {} --T {} --B 64 --threads 0 --seconds {} --reps {} --steps {} "
+                               "--memory-cap {}",
+                               shell_quote(args.peer_python), shell_quote(peer.script), R, N, T, 2 * args.seconds,
+                               args.reps, args.steps, memory_cap));
+}
 
 PeerInfo probe_peer(const BenchArgs& args) {
   PeerInfo info;

@@ -86,6 +86,9 @@ BenchPlan resolve_plan(const BenchArgs& args) {
   const uint64_t avail = available_host_memory();
   plan.memory_cap = args.memory_cap.empty() ? (avail > 0 ? avail / 2 : (uint64_t(4) << 30))
                                             : parse_quantity(args.memory_cap, "--memory-cap", true);
+  plan.sweep_runs = parse_list(args.sweep_runs, "--sweep-runs", 1, 100000);
+  plan.sweep_Ns = parse_list(args.sweep_N, "--sweep-N", 2, 65535);
+  plan.sweep_Ts = parse_list(args.sweep_T, "--sweep-T", 1, 0xFFFFFFFFull);
   plan.all_threads = omp_get_max_threads();
   return plan;
 }
@@ -97,7 +100,7 @@ std::vector<BenchCase> case_grid(const BenchPlan& plan) {
       for (uint64_t B : plan.Bs)
         for (uint64_t R : plan.packs)
           for (uint64_t thr_req : plan.thread_list)
-            cases.push_back({N, T, B, R, thr_req == 0 ? plan.all_threads : int(thr_req)});
+            cases.push_back({N, T, B, R, thr_req == 0 ? plan.all_threads : int(thr_req), int(thr_req)});
   return cases;
 }
 
@@ -105,7 +108,7 @@ std::vector<BenchCase> case_grid(const BenchPlan& plan) {
 // step: the most expensive step, and where the paper's method spends most of its steps), or plain
 // SGD. lambda = 0.5 / T keeps the threshold the same size relative to a_t = 1/T as the docs/model.md section 5
 // reference point (N = 3, T = 100, lambda = 0.005). Defaults otherwise.
-Config bench_config(uint64_t N, uint64_t T, uint64_t B, uint64_t seed, const std::string& stage) {
+Config bench_config(uint64_t N, uint64_t T, uint64_t B, uint64_t seed, const std::string& stage, double lambda) {
   json doc = {{"problem", {{"N", N}, {"T", T}, {"Q", std::min<uint64_t>(T, 2)}, {"seed", 1}}},
               {"train",
                {{"algorithm", stage},
@@ -113,7 +116,7 @@ Config bench_config(uint64_t N, uint64_t T, uint64_t B, uint64_t seed, const std
                 {"batch_size", B},
                 {"seed", seed},
                 {"stage1_steps", 0},
-                {"lambda", 0.5 / double(T)}}},
+                {"lambda", lambda < 0 ? 0.5 / double(T) : lambda}}},
               {"eval", {{"every", int64_t(1) << 40}}}};
   return resolve_config(doc, ".");
 }

@@ -135,6 +135,8 @@ void BenchReport::take_existing(const json& old) {
       if (old.contains(k)) h[k] = old[k];
     doc_["runs"].push_back(h);
   }
+  for (const char* section : {"sweeps", "contention"})
+    if (old.contains(section)) doc_[section] = old[section];
   if (old.contains("results")) {
     doc_["results"] = old["results"];
     for (json& r : doc_["results"])
@@ -159,6 +161,13 @@ json BenchReport::case_record(const BenchCase& c) const {
 
 void BenchReport::add(json rec) {
   doc_["results"].push_back(std::move(rec));
+  save();
+}
+
+void BenchReport::add_to(const char* section, json rec) {
+  rec["run"] = run_index_;
+  if (!doc_.contains(section)) doc_[section] = json::array();
+  doc_[section].push_back(std::move(rec));
   save();
 }
 

@@ -4,8 +4,10 @@
 // machine, interleaved with the step repetitions, so every figure is also a fraction of that
 // limit. `--peer` runs the PyTorch peer (bench/peers/torch_scb.py) on the same configs right
 // after the engine and prints engine/peer. Results go to stdout as a table and to --json.
-// This file is the command and the order of its steps; each step is a bench_*.cpp file
-// (include/scb/cli/bench.hpp lists them).
+// `--sweeps` adds whole sweeps beside the peer's sweep mode (bench_sweep.cpp), `--contention` the
+// default thread count against one thread beside a busy process (bench_contention.cpp); `--no-grid`
+// leaves out the grid. This file is the command and the order of its steps; each step is a
+// bench_*.cpp file (include/scb/cli/bench.hpp lists them).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -75,6 +77,7 @@ class CaseRunner {
     report_.measured(c, std::move(rec), fig, peer_cols, load_start);
     return true;
   }
+  LimitMeter& meter() { return meter_; }
 
  private:
   const BenchArgs& args_;
@@ -100,11 +103,15 @@ int run_bench(const BenchArgs& args) {
   }
   BenchReport report(args, plan, peer);
   if (!report.begin_run()) return 2;
-  report.print_table_head();
   CaseRunner runner(args, plan, peer, report);
   int failures = 0;
-  for (const BenchCase& c : case_grid(plan))
-    if (!runner.run(c)) ++failures;
+  if (args.grid) {
+    report.print_table_head();
+    for (const BenchCase& c : case_grid(plan))
+      if (!runner.run(c)) ++failures;
+  }
+  if (args.sweeps) run_sweep_section(plan, peer, runner.meter(), report);
+  if (args.contention) run_contention_section(plan, report);
   report.finish();
   return failures ? 1 : 0;
 }
@@ -136,6 +143,16 @@ void add_bench_command(CLI::App& app, int& status) {
   cmd->add_option("--peer-python", args->peer_python, "Python for the peer (default /usr/bin/python3)");
   cmd->add_option("--peer-script", args->peer_script, "Path of torch_scb.py (default: found from the source tree)");
   cmd->add_flag("--quiet", args->quiet, "No table on stdout");
+  cmd->add_flag("!--no-grid", args->grid, "Leave out the N x T x B x pack grid (with --sweeps or --contention)");
+  cmd->add_flag("--sweeps", args->sweeps,
+                "Also time whole sweeps: R runs (--sweep-runs) of N, T (--sweep-N, --sweep-T), B = 64, a lambda per "
+                "run, runs/s and sample-tokens/s beside the limit on all cores (and the peer's --runs R with --peer)");
+  cmd->add_option("--sweep-runs", args->sweep_runs, "Runs per sweep (default 100,1000)")->delimiter(',');
+  cmd->add_option("--sweep-N", args->sweep_N, "Vocabulary sizes of the sweeps (default 3,20)")->delimiter(',');
+  cmd->add_option("--sweep-T", args->sweep_T, "Context lengths of the sweeps (default 100,1000)")->delimiter(',');
+  cmd->add_flag("--contention", args->contention,
+                "Also time the default thread count against one thread, idle and beside a busy process the bench "
+                "starts on one core (a single run N=3 T=1e4 B=128 and 1,000 runs N=3 T=100 B=64)");
   cmd->callback([args, &status] { status = run_bench(*args); });
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The parts of `scb bench`, one file each, in the order src/cli/cmd_bench.cpp runs them: the plan
 // (options -> case grid), the token-drawing limit, timing the engine on a backend, the PyTorch
-// peer, the report (table and JSON). This header is only what those files hand each other;
+// peer, the report (table and JSON), then the sections that reuse them: whole sweeps
+// (bench_sweep.cpp) and the contention case (bench_contention.cpp). This header is only what those files hand each other;
 // nothing outside the bench uses it.
 #include <array>
 #include <chrono>
@@ -40,28 +41,38 @@ struct BenchArgs {
   std::string peer_python = "/usr/bin/python3";
   std::string peer_script;
   bool quiet = false;
+  bool grid = true;                                // the N x T x B x pack grid (--no-grid: off)
+  bool sweeps = false;                             // --sweeps: whole sweeps beside the peer's --runs
+  std::vector<std::string> sweep_runs{"100", "1000"};
+  std::vector<std::string> sweep_N{"3", "20"};
+  std::vector<std::string> sweep_T{"100", "1000"};
+  bool contention = false;                         // --contention: default vs one thread beside a busy process
 };
 
 // ---- bench_plan.cpp: the options checked and resolved, the grid of cases ----
 
 struct BenchPlan {
   std::vector<uint64_t> Ns, Ts, Bs, packs, thread_list;  // thread_list: 0 = all threads
+  std::vector<uint64_t> sweep_runs, sweep_Ns, sweep_Ts;
   Device device = Device::cpu;                           // never auto_select
   uint64_t memory_cap = 0;                               // bytes
   int all_threads = 1;                                   // omp_get_max_threads()
 };
 
-// One configuration of the grid: R runs of N, T, B trained by `threads` threads.
+// One configuration of the grid: R runs of N, T, B trained by `threads` threads (`request` is
+// what the backend is given: 0, the default, lets it use fewer threads where that is faster).
 struct BenchCase {
   uint64_t N = 0, T = 0, B = 0, R = 0;
   int threads = 1;
+  int request = 1;
 };
 
 // Throws ConfigError naming the option at fault.
 BenchPlan resolve_plan(const BenchArgs& args);
 // Every combination, N outermost, then T, B, pack size and thread count.
 std::vector<BenchCase> case_grid(const BenchPlan& plan);
-Config bench_config(uint64_t N, uint64_t T, uint64_t B, uint64_t seed, const std::string& stage);
+// lambda < 0: 0.5 / T.
+Config bench_config(uint64_t N, uint64_t T, uint64_t B, uint64_t seed, const std::string& stage, double lambda = -1);
 const char* device_name(Device device);
 // Records the case's bytes in `rec`; the reason the case does not fit in memory, or "".
 std::string memory_skip(const BenchCase& c, const BenchArgs& args, const BenchPlan& plan, json& rec);
@@ -115,12 +126,17 @@ class CaseEngine {
  public:
   // Throws what building the pack or attaching it throws.
   void attach(const BenchCase& c, const BenchArgs& args, Device device, std::shared_ptr<const Problem> problem);
+  // The given runs (all of one problem) on a backend given `threads`.
+  void attach_configs(const std::vector<Config>& cfgs, Device device, std::shared_ptr<const Problem> problem,
+                      int threads);
   // Warm-up, then the repetitions with a limit measurement between them (`limit` holds the
   // measurement taken before). Errors of a step propagate.
   EngineFigures time(const BenchCase& c, const BenchArgs& args, const Problem& problem, LimitMeter& meter,
                      LimitSamples limit);
   // Frees the pack and the backend, before the peer needs the memory.
   void release();
+  // Wall seconds per step of K steps (for interleaving engines; no limit measurement).
+  double step_seconds(int64_t K);
 
  private:
   double timed_steps(int64_t K, std::vector<double>& cpu_per_step);
@@ -144,6 +160,10 @@ PeerInfo probe_peer(const BenchArgs& args);
 std::string add_peer_figures(const BenchArgs& args, const PeerInfo& peer, const BenchCase& c,
                              const EngineFigures& fig, uint64_t memory_cap, json& rec);
 
+// Runs the peer's sweep mode (--runs R) on R runs of N, T (B = 64); its JSON line, or an error.
+json run_sweep_peer(const BenchArgs& args, const PeerInfo& peer, uint64_t N, uint64_t T, uint64_t R,
+                    uint64_t memory_cap);
+
 // ---- bench_report.cpp: the table on stdout and the JSON document ----
 
 std::array<double, 3> load_average();
@@ -166,6 +186,9 @@ class BenchReport {
   // The engine's and the limit's figures into `rec` (and a warning when runs diverged).
   void engine_figures(const BenchCase& c, const EngineFigures& fig, json& rec) const;
   void finish();
+  // A record of a section (sweeps, contention) added under that key, saved at once.
+  void add_to(const char* section, json rec);
+  const BenchArgs& args() const { return args_; }
 
  private:
   void take_existing(const json& old);
@@ -177,5 +200,15 @@ class BenchReport {
   json doc_;
   size_t run_index_ = 0;
 };
+
+// ---- bench_sweep.cpp: whole sweeps (--sweeps) ----
+
+// R runs of N, T (B = 64, a lambda per run) for every R, N and T of the plan, beside the peer's
+// sweep mode and the token-drawing limit on all cores.
+void run_sweep_section(const BenchPlan& plan, const PeerInfo& peer, LimitMeter& meter, BenchReport& report);
+
+// ---- bench_contention.cpp: the default thread count beside a busy process (--contention) ----
+
+void run_contention_section(const BenchPlan& plan, BenchReport& report);
 
 }  // namespace scb::bench
