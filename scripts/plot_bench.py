@@ -7,6 +7,12 @@ Panels: sample-tokens/s against T (one line per N and B, pack of 1, all threads)
 step against T and against B (linear scaling shows as slope 1 on the log-log axes); seconds per
 step against N at fixed T; the fraction of the token-drawing limit; engine/peer when the file has
 peer figures. Needs Debian's python3-matplotlib and python3-pandas.
+
+  /usr/bin/python3 scripts/plot_bench.py bench/results/sweeps.json --sections -o bench/results/sweeps.png
+
+--sections plots the `scb bench --sweeps` and `--contention` records instead: runs/s of each sweep
+beside the PyTorch peer's, each sweep as a fraction of the token-drawing limit on all cores, and
+the default and the fixed all-core thread counts against one thread, idle and beside a busy process.
 """
 import argparse
 import json
@@ -81,6 +87,55 @@ def print_table(df):
                       ", ".join("%g: %.3g ms" % (a, b * 1e3) for a, b in zip(g[key], g["step_s"]))))
 
 
+def plot_sections(paths, out):
+    sweeps, contention = [], []
+    for path in paths:
+        with open(path) as f:
+            doc = json.load(f)
+        sweeps += doc.get("sweeps", [])
+        contention += doc.get("contention", [])
+    if not sweeps and not contention:
+        print("plot_bench: no --sweeps or --contention records in", " ".join(paths), file=sys.stderr)
+        return 1
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.5))
+    fig.suptitle("scb bench --sweeps --contention (medians; one run of the bench, side by side)")
+    labels = ["N=%d T=%d R=%d" % (r["N"], r["T"], r["runs"]) for r in sweeps]
+    y = np.arange(len(sweeps))
+    ax = axes[0]
+    ax.barh(y - 0.2, [r["runs_per_s"] for r in sweeps], height=0.4, label="engine")
+    peer = [(r.get("peer") or {}).get("runs_per_s") or 0 for r in sweeps]
+    ax.barh(y + 0.2, peer, height=0.4, label="PyTorch peer (--runs R)")
+    for i, r in enumerate(sweeps):
+        if r.get("engine_over_peer_runs_per_s"):
+            ax.text(r["runs_per_s"], i - 0.2, " %.1fx" % r["engine_over_peer_runs_per_s"], va="center", fontsize=7)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.set(xscale="log", xlabel="whole runs per second (16,000 steps)", title="sweeps: engine and peer")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    ax.barh(y, [r["fraction_of_limit_all_threads"] for r in sweeps])
+    ax.axvline(0.5, color="red", ls="--", lw=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.set(xlabel="sample-tokens/s / token-drawing limit on all cores", title="sweeps / limit (red: 50%)")
+    ax = axes[2]
+    clabels = ["%s N=%d T=%d R=%d" % ("busy" if c.get("competing_process") else "idle", c["N"], c["T"], c["runs"])
+               for c in contention]
+    cy = np.arange(len(contention))
+    ax.barh(cy - 0.2, [c["default_over_one_thread"] for c in contention], height=0.4, label="default threads")
+    ax.barh(cy + 0.2, [c["all_threads_fixed_over_one_thread"] for c in contention], height=0.4,
+            label="all threads, fixed")
+    ax.axvline(1.0, color="red", ls="--", lw=0.8)
+    ax.set_yticks(cy)
+    ax.set_yticklabels(clabels, fontsize=7)
+    ax.set(xlabel="speed over --threads 1", title="contention (red: as fast as one thread)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    print("plot_bench: ->", out)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("json", nargs="+")
@@ -88,7 +143,10 @@ def main():
     ap.add_argument("--threads", type=int, default=0,
                     help="plot the figures measured with this many threads (default: 1 when present, else the most)")
     ap.add_argument("--table", action="store_true", help="print a Markdown table and the scaling slopes instead")
+    ap.add_argument("--sections", action="store_true", help="plot the --sweeps and --contention records instead")
     args = ap.parse_args()
+    if args.sections:
+        return plot_sections(args.json, args.out)
     df = load(args.json)
     if df.empty:
         print("plot_bench: no measured configuration in", " ".join(args.json), file=sys.stderr)

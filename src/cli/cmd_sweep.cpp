@@ -102,7 +102,7 @@ void add_sweep_command(CLI::App& app, int& status) {
   cmd->add_option("--shard", a->shard,
                   "Take shard i of n (runs with index % n == i); default from SLURM_ARRAY_TASK_ID/_COUNT, else 0/1");
   cmd->add_option("--device", a->device, "cpu, cuda or auto (default auto)");
-  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--threads", a->threads, "CPU threads (0 = up to all cores, as many as run fastest)");
   cmd->add_option("--memory-budget", a->memory_budget,
                   "Bytes one pack of runs may use, such as 8G or 512M (default: half of the free memory)");
   cmd->add_option("--pack-runs", a->pack_runs, "At most this many runs per pack (default 0: automatic, 64 on the CPU, 4096 on a GPU)");

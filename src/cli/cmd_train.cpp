@@ -88,7 +88,7 @@ void add_train_command(CLI::App& app, int& status) {
   cmd->add_option("config", args->config, "Config file (JSON)")->required();
   args->out_option = cmd->add_option("--out", args->out, "Output directory (new or empty)");
   cmd->add_option("--device", args->device, "cpu, cuda or auto (default auto)");
-  cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--threads", args->threads, "CPU threads (0 = up to all cores, as many as run fastest)");
   cmd->add_option("--set", args->sets, "Override a key: --set train.lambda=0.01 (repeatable)");
   cmd->callback([args, &status] {
     install_interrupt_handlers();
