@@ -119,7 +119,7 @@ def plot_sections(paths, out):
     ax.set_yticklabels(labels, fontsize=7)
     ax.set(xlabel="sample-tokens/s / token-drawing limit on all cores", title="sweeps / limit (red: 50%)")
     ax = axes[2]
-    clabels = ["%s N=%d T=%d R=%d" % ("busy" if c.get("competing_process") else "idle", c["N"], c["T"], c["runs"])
+    clabels = ["%s N=%d T=%d R=%d" % ("+busy" if c.get("competing_process") else "no busy", c["N"], c["T"], c["runs"])
                for c in contention]
     cy = np.arange(len(contention))
     ax.barh(cy - 0.2, [c["default_over_one_thread"] for c in contention], height=0.4, label="default threads")
