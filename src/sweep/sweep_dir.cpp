@@ -211,7 +211,39 @@ std::set<std::string> SweepDir::recover(const std::vector<std::string>& axis_nam
   if (save == SaveParams::all)
     for (auto it = done.begin(); it != done.end();) it = fs::exists(dir_ / "runs" / *it, ec) ? std::next(it) : done.erase(it);
   rewrite_damaged_tables(t, done, runs_header, curves_header);
+  remove_stale_checkpoints(done);
   return done;
+}
+
+// Checkpoints of complete runs, half-written ones and damaged ones (that run starts again).
+void SweepDir::remove_stale_checkpoints(const std::set<std::string>& done) {
+  std::error_code ec;
+  if (!fs::is_directory(dir_ / "checkpoints", ec)) return;
+  for (const auto& e : fs::directory_iterator(dir_ / "checkpoints", ec)) {
+    const std::string id = e.path().stem().string();
+    bool keep = e.path().extension() == ".ckpt" && !done.count(id);
+    if (keep) try {
+        keep = read_checkpoint(e.path()).run_id == id;
+      } catch (const ConfigError&) {
+        keep = false;
+      }
+    if (!keep) fs::remove(e.path(), ec);
+  }
+}
+
+fs::path SweepDir::checkpoint_path(const std::string& run_id) const { return dir_ / "checkpoints" / (run_id + ".ckpt"); }
+
+bool SweepDir::has_checkpoint(const std::string& run_id) const { return file_exists(checkpoint_path(run_id)); }
+
+void SweepDir::save_checkpoint(const RunCheckpoint& c) {
+  std::error_code ec;
+  fs::create_directories(dir_ / "checkpoints", ec);
+  write_checkpoint(checkpoint_path(c.run_id), c);
+}
+
+void SweepDir::remove_checkpoint(const std::string& run_id) {
+  std::error_code ec;
+  fs::remove(checkpoint_path(run_id), ec);
 }
 
 void SweepDir::forget_runs(const std::vector<std::string>& axis_names, const std::set<std::string>& forget) {

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scb/core/checkpoint.hpp"
 #include "scb/core/durable_file.hpp"
 #include "scb/sweep/expand.hpp"
 #include "scb/sweep/save_params.hpp"
@@ -94,6 +95,12 @@ class SweepDir {
   // Removes every saved run outside `keep` (best mode after a kill between saving a new best
   // and removing the old one).
   void keep_only_params(const std::set<std::string>& keep);
+  // Checkpoints of runs in flight: checkpoints/<run_id>.ckpt (train.checkpoint_every), each
+  // written atomically; removed once the run's rows are on disk.
+  std::filesystem::path checkpoint_path(const std::string& run_id) const;
+  bool has_checkpoint(const std::string& run_id) const;
+  void save_checkpoint(const RunCheckpoint& checkpoint);
+  void remove_checkpoint(const std::string& run_id);
   // Copies a saved run of another sweep directory into runs/ (merge).
   void copy_params_from(const std::filesystem::path& saved);
 
@@ -103,6 +110,7 @@ class SweepDir {
   void rewrite_damaged_tables(const SweepTables& t, const std::set<std::string>& done, const std::string& runs_header,
                               const std::string& curves_header);
   void remove_params_where(const std::function<bool(const std::string& name)>& stale);
+  void remove_stale_checkpoints(const std::set<std::string>& done);
 
   std::filesystem::path dir_;
   int lock_fd_ = -1, runs_fd_ = -1, curves_fd_ = -1;
