@@ -57,14 +57,14 @@ struct Reader {
 
 void put_metrics(std::string& out, const Metrics& m) {
   put(out, m.step), put(out, m.samples), put(out, m.loss), put(out, m.excess_loss), put(out, m.dist_V);
-  put(out, m.dist_A), put(out, m.dist_V_norm), put(out, m.dist_A_norm), put(out, m.nnz_A);
+  put(out, m.dist_A), put(out, m.dist_V_norm), put(out, m.dist_A_norm), put(out, m.nnz_A), put(out, uint8_t(m.support_recovered));
 }
 
 Metrics get_metrics(Reader& in) {
   Metrics m;
   m.step = in.get<int64_t>(), m.samples = in.get<int64_t>(), m.loss = in.get<double>(), m.excess_loss = in.get<double>();
   m.dist_V = in.get<double>(), m.dist_A = in.get<double>(), m.dist_V_norm = in.get<double>();
-  m.dist_A_norm = in.get<double>(), m.nnz_A = in.get<int64_t>();
+  m.dist_A_norm = in.get<double>(), m.nnz_A = in.get<int64_t>(), m.support_recovered = in.get<uint8_t>() != 0;
   return m;
 }
 

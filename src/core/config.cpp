@@ -2,6 +2,7 @@
 
 #include "scb/core/hash.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -64,6 +65,7 @@ const std::vector<KeySpec>& schema() {
       {"train.divergence_limit", Kind::number, 1e6, 0, 1e300, true},
       {"eval.every", Kind::integer, 500, 1, kBig},
       {"train.checkpoint_every", Kind::special, 0, 0, 0, false, {}, true, false},
+      {"eval.thresholds", Kind::special, json::array({0.5, 0.3, 0.1}), 0, 0, false, {}, true, true},
   };
   return s;
 }
@@ -124,6 +126,13 @@ CheckpointEvery parse_checkpoint_every(const json& v) {
   return c;
 }
 
+void check_thresholds(const json& v) {
+  const bool ok = v.is_array() && v.size() <= 16 && std::all_of(v.begin(), v.end(), [](const json& x) {
+                    return x.is_number() && x.get<double>() > 0 && std::isfinite(x.get<double>());
+                  });
+  if (!ok) throw ConfigError(fmt::format("eval.thresholds: expected a list of at most 16 numbers > 0 (dist_A_norm levels), got {}", show(v)));
+}
+
 void check_value(const KeySpec& k, const json& v) {
   const std::string path = k.path;
   switch (k.kind) {
@@ -175,6 +184,8 @@ void check_value(const KeySpec& k, const json& v) {
         } else if (!v.is_array() && !v.is_string()) {
           throw ConfigError(fmt::format("problem.P: expected {{\"dirichlet\": alpha > 0}}, an N x N array or a .npy path, got {}", show(v)));
         }
+      } else if (path == "eval.thresholds") {
+        check_thresholds(v);
       } else if (path == "train.checkpoint_every") {
         (void)parse_checkpoint_every(v);
       } else if (path == "problem.Q_matrix") {
@@ -361,6 +372,7 @@ Config resolve_config(const json& user, const std::filesystem::path& base_dir) {
   tc.divergence_limit = get("train.divergence_limit").get<double>();
   c.eval.every = get("eval.every").get<int64_t>();
   tc.checkpoint_every = parse_checkpoint_every(get("train.checkpoint_every"));
+  c.eval.thresholds = get("eval.thresholds").get<std::vector<double>>();
 
   // Consistency between keys.
   if (pc.Q > pc.T)

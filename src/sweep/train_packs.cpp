@@ -41,7 +41,7 @@ struct PackInFlight {
 
 // The rows of a flush and, in best mode, the best pending run of each algorithm.
 struct PendingRows {
-  std::string runs, curves;
+  std::string runs, curves, milestones;
   std::map<std::string, BestRun> candidate;
   std::map<std::string, size_t> candidate_at;  // algorithm -> index into pending
   size_t ok = 0, diverged = 0;
@@ -184,7 +184,7 @@ void PackTraining::flush(PackInFlight& f) {
   std::vector<std::string> old_best;  // removed once the new rows are on disk
   const std::vector<size_t> to_save = choose_saves(f, rows, old_best);
   if (!to_save.empty()) save_pending_params(f, to_save);
-  job_.dir.append(rows.runs, rows.curves);
+  job_.dir.append(rows.runs, rows.curves, rows.milestones);
   for (const std::string& id : old_best) job_.dir.remove_params(id);
   for (const auto& [r, res] : f.pending) job_.dir.remove_checkpoint(job_.sweep.runs[f.run_of[r]].run_id);
   trained_.ok += rows.ok;
@@ -201,6 +201,7 @@ PendingRows PackTraining::format_pending(const PackInFlight& f) const {
     const SweepRun& run = job_.sweep.runs[f.run_of[r]];
     out.runs += runs_csv_row(run, f.pack, r, res);
     out.curves += curves_csv_rows(run, res);
+    out.milestones += milestones_csv_rows(run, res);
     if (res.status == RunStatus::diverged) ++out.diverged;
     else ++out.ok;
     if (job_.save == SaveParams::best && res.status != RunStatus::diverged) {

@@ -64,6 +64,7 @@ struct TrainConfig {
 
 struct EvalConfig {
   int64_t every = 500;
+  std::vector<double> thresholds = {0.5, 0.3, 0.1};  // dist_A_norm levels whose first crossing is reported
 };
 
 struct Config {
