@@ -283,10 +283,25 @@ def split_label(split):
     return ", ".join(f"{name}={value}" for name, value in split.items()) or "all runs"
 
 
+def single_valued(fit):
+    """The fitted axes that take one value in this split (such a split cannot be fitted)."""
+    return [axis for axis in fit["axes"] if fit["groups"][axis].nunique() < 2]
+
+
+def single_valued_text(fit, title):
+    """One line for a split with a single value of a fitted axis: its groups' medians, no fit."""
+    cells = [f"{', '.join(f'{a}={g[a]:g}' for a in fit['axes'])}: {format_samples(g['median'], g['lower_bound'])}"
+             f" ({g['n_reached']} of {g['n']} reached)" for g in fit["groups"].to_dict("records")]
+    return f"{title}: {'; '.join(cells)}; no fit ({', '.join(single_valued(fit))} takes a single value)"
+
+
 def fit_text(fit, metric, threshold):
     """The printed table of one fit: its groups, then the exponents with their intervals."""
-    lines = [f"samples to {metric} <= {threshold:g} against {' and '.join(fit['axes'])}"
-             f"   [{split_label(fit['split'])}]"]
+    title = (f"samples to {metric} <= {threshold:g} against {' and '.join(fit['axes'])}"
+             f"   [{split_label(fit['split'])}]")
+    if single_valued(fit):
+        return single_valued_text(fit, title)
+    lines = [title]
     groups = fit["groups"]
     shown = groups[[k for k in fit["keys"] if k not in fit["split"]]
                    + ["n", "n_reached", "n_censored", "n_diverged"]].copy()
@@ -294,8 +309,8 @@ def fit_text(fit, metric, threshold):
     shown["note"] = groups["note"]
     lines.append(shown.to_string(index=False))
     if not np.isfinite(fit["intercept"]):
-        lines.append(f"  no fit: fewer than {len(fit['axes']) + 1} groups with a known median "
-                     f"(or their axis values do not span the exponents)")
+        lines.append(f"  no fit: fewer than {len(fit['axes']) + 1} groups with a known median (or "
+                     f"their axis values do not span the exponents)")
         return "\n".join(lines)
     lines += coarse_warning(fit)
     boot = fit["bootstrap"]
@@ -405,6 +420,8 @@ def draw_fit(ax, fit, runs, axis, color):
             xs = np.geomspace(float(span.min()), float(span.max()), 50)
             ax.plot(xs, np.exp(level + e["estimate"] * np.log(xs)), color=color, ls=style)
         label += f": exponent {e['estimate']:.2f} [{e['low']:.2f}, {e['high']:.2f}]"
+    else:
+        label += ": no fit" + (" (never reached)" if (groups["n_reached"] == 0).all() else "")
     ax.plot([], [], color=color, marker="o", label=label)
 
 
@@ -420,6 +437,7 @@ def plot_fits(fits, table, metric, threshold, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    fits = [fit for fit in fits if not single_valued(fit)]  # nothing to draw a line through
     panels = list(dict.fromkeys(axis for fit in fits for axis in fit["axes"]))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.6), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -437,7 +455,7 @@ def plot_fits(fits, table, metric, threshold, path):
         ax.set_xticks(values, [f"{v:g}" for v in values])
         ax.minorticks_off()
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, framealpha=0.6)
     fig.suptitle("big: group median (open, arrow: only a lower bound); small: replicates (open "
                  "triangle: censored)\nline: fit (dotted: beyond the fitted groups)", fontsize=8)
     fig.tight_layout()
@@ -489,7 +507,8 @@ def main(argv=None):
     fits = analyze(table, [a["name"] for a in manifest["axes"]], axes, by, args.bootstrap, args.seed)
     print(header_text(table, args.metric, args.threshold))
     for fit in fits:
-        print("\n" + fit_text(fit, args.metric, args.threshold))
+        text = fit_text(fit, args.metric, args.threshold)
+        print(("\n" if "\n" in text else "") + text)
     if args.json:
         write_json(args.json, args.sweep_dir, table, fits, args.metric, args.threshold)
     if args.plot:

@@ -163,6 +163,16 @@ def test_one_axis_at_a_time_fits_once_per_value_of_an_independent_axis():
     assert all(f["exponents"]["problem.T"]["low"] <= 1.5 <= f["exponents"]["problem.T"]["high"] for f in fits)
 
 
+def test_a_split_with_one_value_of_the_fitted_axis_is_one_line_without_a_fit():
+    values = {"problem.T": [50.0, 100.0, 200.0], "problem.N": [3.0]}
+    table = pd.concat([synthetic_table([1.0, 0.0], values),
+                       synthetic_table([1.0, 0.0], {"problem.T": [100.0], "problem.N": [5.0]}, seed=3)])
+    fits = scaling.analyze(table, ["problem.T", "problem.N"], [["problem.T"]], n_boot=100)
+    text = scaling.fit_text(fits[1], "dist_A_norm", 0.3)
+    assert fits[1]["split"] == {"problem.N": 5.0} and not np.isfinite(fits[1]["intercept"])
+    assert "\n" not in text and "problem.T=100" in text and "no fit (problem.T takes a single value)" in text
+
+
 def test_a_zipped_axis_is_carried_not_split_on():
     table = synthetic_table([1.0], {"problem.T": [50.0, 100.0, 200.0]})
     table["train.lr_A"] = 2.0 / table["problem.T"]
