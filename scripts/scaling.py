@@ -76,9 +76,11 @@ def crossing_row(curve_df, threshold, metric):
             "censored_at": np.nan if censored_at is None else censored_at}
 
 
-def crossings_of(manifest, runs, curves, threshold=0.3, metric="dist_A_norm"):
-    """One row per run of runs.csv: run_id, every axis, replicate, status, and its crossing."""
+def crossings_of(manifest, runs, curves, threshold=0.3, metric="dist_A_norm", columns=()):
+    """One row per run of runs.csv: run_id, every axis (and `columns`), replicate, status, and
+    its crossing."""
     axis_names = [a["name"] for a in manifest["axes"]]
+    axis_names += [name for name in columns if name not in axis_names]
     curves_by_run = dict(tuple(curves.groupby("run_id")))
     rows = []
     for run in runs.to_dict("records"):
@@ -89,10 +91,11 @@ def crossings_of(manifest, runs, curves, threshold=0.3, metric="dist_A_norm"):
     return pd.DataFrame(rows)
 
 
-def crossings(sweep_dir, threshold=0.3, metric="dist_A_norm"):
-    """crossings_of() for the sweep directory `sweep_dir` (manifest.json, runs.csv, curves.csv)."""
-    manifest, runs, curves = load_sweep(sweep_dir)
-    return crossings_of(manifest, runs, curves, threshold, metric)
+def crossings(sweep_dir, threshold=0.3, metric="dist_A_norm", columns=()):
+    """crossings_of() for the sweep directory `sweep_dir` (manifest.json, runs.csv, curves.csv);
+    `columns` that are not axes come from the base config."""
+    manifest, runs, curves = load_sweep(sweep_dir, keys=columns)
+    return crossings_of(manifest, runs, curves, threshold, metric, columns)
 
 
 def run_times(runs):
@@ -496,10 +499,11 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     by = [name for name in args.by.split(",") if name]
-    manifest, runs, curves = load_sweep(args.sweep_dir, keys=by)
-    table = crossings_of(manifest, runs, curves, args.threshold, args.metric)
-    for name in by:
-        table[name] = runs[name].to_numpy()
+    try:
+        manifest, runs, curves = load_sweep(args.sweep_dir, keys=by)
+    except KeyError as error:
+        sys.exit(f"scaling.py: --by {args.by}: {error} is neither an axis nor a key of the base config")
+    table = crossings_of(manifest, runs, curves, args.threshold, args.metric, by)
     try:
         axes = fit_axes_sets(manifest, table, [a for a in (args.axes or "").split(",") if a], args.joint)
     except ValueError as error:

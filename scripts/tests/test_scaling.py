@@ -303,6 +303,18 @@ def test_cli_on_a_synthetic_sweep_directory(tmp_path):
     assert (tmp_path / "fit.png").stat().st_size > 10000
 
 
+def test_crossings_of_a_sweep_directory(tmp_path):
+    expected = write_synthetic_sweep(tmp_path)
+    table = scaling.crossings(tmp_path, 0.3, columns=["train.algorithm"])
+    assert list(table.columns) == ["run_id", "problem.T", "train.lr_A", "train.algorithm", "replicate", "status",
+                                   "samples_to_threshold", "samples_before", "censored", "censored_at"]
+    assert (table["train.algorithm"] == "proximal").all()  # from the base config
+    reached = table[~table["censored"]]
+    assert dict(zip(reached["run_id"], reached["samples_to_threshold"])) == {k: v for k, v in expected.items() if v}
+    assert (reached["samples_to_threshold"] - reached["samples_before"] == EVERY * BATCH).all()
+    assert table["censored_at"].isna().equals(~table["censored"])
+
+
 def test_cli_refuses_an_axis_that_is_not_swept(tmp_path):
     write_synthetic_sweep(tmp_path)
     done = subprocess.run([sys.executable, os.path.join(SCRIPTS, "scaling.py"), str(tmp_path), "--axes", "problem.N"],
