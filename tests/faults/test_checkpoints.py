@@ -74,3 +74,18 @@ def test_sweep_resumes_runs_in_flight_from_checkpoints(scb, tmp_path):
         assert r.rc == 0, r
         same_sweep(out, tmp_path / "ref", config=False)  # same run ids: checkpoint_every is not in them
         assert not any((out / "checkpoints").iterdir())
+
+
+def test_checkpoint_curve_script_reads_the_curve_so_far(scb, tmp_path):
+    import subprocess
+    import sys
+    ck = [REFERENCE, *SHORT, "--set", "train.checkpoint_every=500"]
+    assert run(scb, "train", *ck, "--out", tmp_path / "full").rc == 0
+    assert run(scb, "train", *ck, "--out", tmp_path / "t", failpoint="checkpoint_written@3").rc == -signal.SIGKILL
+    script = Path(__file__).resolve().parents[2] / "scripts" / "checkpoint_curve.py"
+    p = subprocess.run([sys.executable, script, tmp_path / "t.checkpoint", "--csv", tmp_path / "c.csv"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and "step=1500" in p.stdout, p
+    got = [l.split(",", 1)[1] for l in (tmp_path / "c.csv").read_text().splitlines()[1:]]
+    full = (tmp_path / "full" / "curves.csv").read_text().splitlines()[1:]
+    assert got == full[: len(got)] and len(got) == 4  # steps 0, 500, 1000, 1500, as the finished run wrote them
