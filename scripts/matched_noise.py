@@ -74,7 +74,7 @@ def main():
         else:
             V, A = (np.load(os.path.join(d, f)).astype(np.float64) for f in ("V.npy", "A.npy"))
         s_A, s_V = estimate(P, mu, Q, V, A, a.samples, rng)
-        print(f"{d}: N={N} T={T} at={a.at}: matched noise s_A={s_A:.4f} s_V={s_V:.4f}")
+        print(f"{d}: N={N} T={T} at={a.at}: matched noise s_A={s_A:.4g} s_V={s_V:.4g}")
 
 
 if __name__ == "__main__":

@@ -82,8 +82,8 @@ TEST_F(Cli, SuccessfulRunWritesEveryFile) {
   EXPECT_EQ(scbtest::count_lines(r.out), 1u) << r.out;
   EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << r.out;
   EXPECT_EQ(r.err, "");
-  EXPECT_EQ(listing(out), (std::set<std::string>{"config.json", "curves.csv", "summary.json", "P.npy", "Q.npy", "mu.npy",
-                                                 "V.npy", "A.npy"}));
+  EXPECT_EQ(listing(out), (std::set<std::string>{"config.json", "curves.csv", "summary.json", "milestones.json", "P.npy", "Q.npy",
+                                                 "mu.npy", "V.npy", "A.npy"}));
 
   // config.json: the resolved config, defaults filled in; it resolves to the same run.
   const json resolved = json::parse(scbtest::read_text(out / "config.json"));
@@ -118,6 +118,11 @@ TEST_F(Cli, SuccessfulRunWritesEveryFile) {
   // The last curves row is the final point (10 significant digits in the CSV).
   const double csv_loss = std::stod(last.substr(7, last.find(',', 7) - 7));
   EXPECT_NEAR(csv_loss, summary["final"]["loss"].get<double>(), 1e-9);
+  // milestones.json: the default levels in order, then support recovery.
+  const json ms = json::parse(scbtest::read_text(out / "milestones.json"));
+  ASSERT_EQ(ms["dist_A_norm"].size(), 3u);
+  EXPECT_EQ(ms["dist_A_norm"][1]["threshold"], 0.3);
+  EXPECT_TRUE(ms.contains("support_recovered"));
 }
 
 TEST_F(Cli, SavedMatricesReproduceTheReportedLoss) {

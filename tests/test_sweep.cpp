@@ -323,7 +323,8 @@ TEST(SweepTables, RecoveryCutsPartialLinesAndIncompleteRuns) {
   TempDir t;
   const std::vector<std::string> axes = {"train.lambda"};
   const std::string rh = scb::runs_csv_header(axes), ch = scb::curves_csv_header();
-  const std::map<std::string, int64_t> every = {{"aaaa", 10}, {"bbbb", 10}, {"cccc", 10}, {"dddd", 10}};
+  using Expect = std::map<std::string, scb::RunExpectation>;
+  const Expect every = {{"aaaa", {10, 4}}, {"bbbb", {10, 4}}, {"cccc", {10, 4}}, {"dddd", {10, 4}}};
   const std::string a = run_row("aaaa", "0.1", 10), b = run_row("bbbb", "0.2", 10);
   write_file(t.path / "runs.csv", rh + "\n" + a + "\n" + b + "\n" + run_row("cccc", "0.3", 10).substr(0, 12));
   write_file(t.path / "curves.csv", ch + "\naaaa,0,1\naaaa,10,2\nbbbb,0,1\ncccc,0,1\nbbbb,10,2\naaaa,10,2\ncccc,10,");
@@ -338,8 +339,8 @@ TEST(SweepTables, RecoveryCutsPartialLinesAndIncompleteRuns) {
   EXPECT_FALSE(fs::exists(t.path / "runs" / "cccc"));
   EXPECT_FALSE(fs::exists(t.path / "runs" / "bbbb.tmp"));
   // Idempotent, and rows of runs the sweep does not have are refused.
-  EXPECT_EQ(scb::recover_sweep_dir(t.path, axes, {{"aaaa", 10}, {"bbbb", 10}}, scb::SaveParams::none), done);
-  EXPECT_THROW(scb::recover_sweep_dir(t.path, axes, {{"aaaa", 10}}, scb::SaveParams::none), scb::ConfigError);
+  EXPECT_EQ(scb::recover_sweep_dir(t.path, axes, Expect{{"aaaa", {10, 4}}, {"bbbb", {10, 4}}}, scb::SaveParams::none), done);
+  EXPECT_THROW(scb::recover_sweep_dir(t.path, axes, Expect{{"aaaa", {10, 4}}}, scb::SaveParams::none), scb::ConfigError);
   // A run whose curve lost a row, or its last rows, is incomplete and its row is dropped.
   write_file(t.path / "curves.csv", ch + "\naaaa,0,1\nbbbb,0,1\nbbbb,10,2\n");
   EXPECT_EQ(scb::recover_sweep_dir(t.path, axes, every, scb::SaveParams::none), (std::set<std::string>{"bbbb"}));
@@ -348,7 +349,7 @@ TEST(SweepTables, RecoveryCutsPartialLinesAndIncompleteRuns) {
   EXPECT_TRUE(scb::recover_sweep_dir(t.path, axes, every, scb::SaveParams::all).empty());
   // A file cut inside its header starts again.
   write_file(t.path / "runs.csv", rh.substr(0, 10));
-  EXPECT_TRUE(scb::recover_sweep_dir(t.path, axes, {{"aaaa", 10}}, scb::SaveParams::none).empty());
+  EXPECT_TRUE(scb::recover_sweep_dir(t.path, axes, Expect{{"aaaa", {10, 4}}}, scb::SaveParams::none).empty());
   EXPECT_EQ(read_file(t.path / "runs.csv"), rh + "\n");
   // CSV quoting round trip.
   const json v = json::array({1, 2});

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "scb/cli/bench.hpp"
+#include "scb/core/durable_file.hpp"
 #include "scb/core/output.hpp"
 #include "scb/cpu/token_draw.hpp"
 #include "scb/cuda/cuda_backend.hpp"
@@ -173,8 +174,7 @@ void BenchReport::add_to(const char* section, json rec) {
 
 void BenchReport::save() const {
   if (args_.json_path.empty()) return;
-  std::ofstream out(args_.json_path);
-  out << doc_.dump(1) << "\n";
+  write_file_atomic(args_.json_path, doc_.dump(1) + "\n");  // checked: a full disk is an error, not a short report
 }
 
 void BenchReport::skipped(const BenchCase& c, json rec, const std::string& reason) {

@@ -9,6 +9,7 @@
 #include "scb/cli/interrupt.hpp"
 #include "scb/core/output.hpp"
 #include "scb/core/progress.hpp"
+#include "scb/sweep/run_id.hpp"
 #include "scb/sweep/train_run.hpp"
 
 namespace scb {
@@ -21,8 +22,23 @@ struct TrainArgs {
   std::string device = "auto";
   int threads = 0;
   std::vector<std::string> sets;
+  bool resume = false;
   CLI::Option* out_option = nullptr;
 };
+
+std::filesystem::path checkpoint_file(const std::string& out) { return out + ".checkpoint"; }
+
+// --resume of a run whose output is already complete: nothing to do (a requeued job that had
+// finished). ConfigError when DIR holds another run's output.
+bool finished_output(const std::string& out, const Config& cfg) {
+  std::error_code ec;
+  if (out.empty() || !std::filesystem::exists(std::filesystem::path(out) / "summary.json", ec)) return false;
+  const std::string have = run_id_of(load_json_file(std::filesystem::path(out) / "config.json"));
+  if (have != run_id_of(cfg.resolved))
+    throw ConfigError(fmt::format("--resume: {} holds the output of another run (run_id {}, this config's is {})", out, have,
+                                  run_id_of(cfg.resolved)));
+  return true;
+}
 
 // Everything that can be wrong with the input is checked before any output exists.
 std::unique_ptr<SingleRun> prepare(const TrainArgs& args) {
@@ -31,7 +47,18 @@ std::unique_ptr<SingleRun> prepare(const TrainArgs& args) {
   const Config cfg = resolve_run_config(load_json_file(args.config), std::filesystem::absolute(args.config).parent_path(),
                                         args.sets, std::filesystem::current_path());
   std::unique_ptr<SingleRun> run = prepare_single_run(cfg, device, args.threads);
-  if (!args.out.empty()) prepare_atomic_output_dir(args.out);
+  if (args.resume && args.out.empty()) throw ConfigError("--resume: needs --out DIR (the run's checkpoint is DIR.checkpoint)");
+  std::error_code ec;
+  if (!args.resume && !args.out.empty() && std::filesystem::exists(checkpoint_file(args.out), ec))
+    throw ConfigError(fmt::format("--out {}: {} holds a run in flight; add --resume to go on with it, or remove it",
+                                  args.out, checkpoint_file(args.out).string()));
+  if (args.resume && finished_output(args.out, cfg)) return nullptr;
+  if (!args.out.empty()) {
+    prepare_atomic_output_dir(args.out);
+    if (use_checkpoint_file(*run, checkpoint_file(args.out), args.resume))
+      std::fprintf(stderr, "scb train: resuming from %s at step %lld\n", checkpoint_file(args.out).c_str(),
+                   static_cast<long long>(run->pack.step[0]));
+  }
   return run;
 }
 
@@ -48,6 +75,17 @@ std::string result_line(const SingleRun& run, const std::string& out) {
                      out.empty() ? "" : " -> " + out);
 }
 
+std::string interrupted_message(const TrainArgs& args, const SingleRun& run, int signal) {
+  const std::string head = fmt::format("scb train: stopped by {} at step {} of {}", signal_name(signal), run.pack.step[0],
+                                       run.pack.steps[0]);
+  std::error_code ec;
+  if (!args.out.empty() && std::filesystem::exists(checkpoint_file(args.out), ec))
+    return fmt::format("{}; its last checkpoint is in {}: continue with scb train {} --out {} --resume", head,
+                       checkpoint_file(args.out).string(), args.config, args.out);
+  return fmt::format("{}; nothing was written{}", head,
+                     args.out.empty() ? "" : fmt::format(" ({} stays empty; run the command again)", args.out));
+}
+
 int run_train(const TrainArgs& args) {
   std::unique_ptr<SingleRun> run;
   try {
@@ -55,6 +93,10 @@ int run_train(const TrainArgs& args) {
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "scb train: %s\n", e.what());
     return 2;
+  }
+  if (!run) {
+    std::printf("complete -> %s (already finished; nothing to do)\n", args.out.c_str());
+    return 0;
   }
   ProgressLine line(stderr_is_terminal());
   const RunPack& pack = run->pack;
@@ -69,13 +111,16 @@ int run_train(const TrainArgs& args) {
     train_single_run(*run, progress);
   } catch (const Interrupted& e) {
     line.finish();
-    std::fprintf(stderr, "scb train: stopped by %s at step %lld of %lld; nothing was written%s\n", signal_name(e.signal),
-                 static_cast<long long>(pack.step[0]), static_cast<long long>(pack.steps[0]),
-                 args.out.empty() ? "" : fmt::format(" ({} stays empty; run the command again)", args.out).c_str());
+    std::fprintf(stderr, "%s\n", interrupted_message(args, *run, e.signal).c_str());
     return 128 + e.signal;
   }
   line.finish();
-  if (!args.out.empty()) write_run_outputs_atomically(args.out, run->config, pack, 0, run->result, run->timing);
+  if (!args.out.empty()) {
+    write_run_outputs_atomically(args.out, run->config, pack, 0, run->result, run->timing);
+    std::error_code ec;
+    std::filesystem::remove(checkpoint_file(args.out), ec);  // the run is complete: its checkpoint is no longer state
+    std::filesystem::remove(checkpoint_file(args.out).string() + ".tmp", ec);
+  }
   std::printf("%s\n", result_line(*run, args.out).c_str());
   return 0;
 }
@@ -90,6 +135,7 @@ void add_train_command(CLI::App& app, int& status) {
   cmd->add_option("--device", args->device, "cpu, cuda or auto (default auto)");
   cmd->add_option("--threads", args->threads, "CPU threads (0 = up to all cores, as many as run fastest)");
   cmd->add_option("--set", args->sets, "Override a key: --set train.lambda=0.01 (repeatable)");
+  cmd->add_flag("--resume", args->resume, "Go on from DIR.checkpoint (train.checkpoint_every) when there is one");
   cmd->callback([args, &status] {
     install_interrupt_handlers();
     status = run_train(*args);

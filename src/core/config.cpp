@@ -2,6 +2,7 @@
 
 #include "scb/core/hash.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -25,6 +26,12 @@ struct KeySpec {
   double min = 0, max = 0;        // integer/number range (inclusive)
   bool min_exclusive = false;
   std::vector<std::string> choices = {};
+  // Keys added after the first release are left out of resolved documents (config.json, the
+  // manifest's base) at their default, so that run ids and files of existing sweeps stay as
+  // they were; `in_run_id` false marks an execution option that never changes a result
+  // (checkpointing), left out of the run id whatever its value, so it can be changed on --resume.
+  bool added_later = false;
+  bool in_run_id = true;
 };
 
 constexpr double kBig = 9.0e15;  // integers beyond this lose exactness in JSON readers
@@ -57,6 +64,8 @@ const std::vector<KeySpec>& schema() {
       {"train.noise", Kind::number, 0.0, 0, 1e9},
       {"train.divergence_limit", Kind::number, 1e6, 0, 1e300, true},
       {"eval.every", Kind::integer, 500, 1, kBig},
+      {"train.checkpoint_every", Kind::special, 0, 0, 0, false, {}, true, false},
+      {"eval.thresholds", Kind::special, json::array({0.5, 0.3, 0.1}), 0, 0, false, {}, true, true},
   };
   return s;
 }
@@ -89,6 +98,39 @@ std::string range_text(const KeySpec& k) {
   auto num = [](double x) { return x >= 1e15 ? std::string("inf") : fmt::format("{:g}", x); };
   if (k.max >= kBig) return fmt::format("{} {}", k.min_exclusive ? ">" : ">=", num(k.min));
   return fmt::format("in {}{}, {}]", k.min_exclusive ? "(" : "[", num(k.min), num(k.max));
+}
+
+// train.checkpoint_every: steps (an integer, 0 = never) or a wall-time interval ("90s", "30m", "2h").
+CheckpointEvery parse_checkpoint_every(const json& v) {
+  const std::string bad = fmt::format("train.checkpoint_every: expected steps (an integer >= 0, 0 = never) or a wall time "
+                                      "such as \"90s\", \"30m\" or \"2h\", got {}", show(v));
+  CheckpointEvery c;
+  if (v.is_number_integer()) {
+    if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(kBig) : v.get<int64_t>() < 0) throw ConfigError(bad);
+    c.steps = v.get<int64_t>();
+    return c;
+  }
+  if (!v.is_string()) throw ConfigError(bad);
+  const std::string t = v.get<std::string>();
+  size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(t, &used);
+  } catch (const std::exception&) {
+    throw ConfigError(bad);
+  }
+  const std::string unit = t.substr(used);
+  const double scale = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+  if (scale == 0 || !(x > 0) || !std::isfinite(x) || t.find_first_of(" +-eE") != std::string::npos) throw ConfigError(bad);
+  c.seconds = x * scale;
+  return c;
+}
+
+void check_thresholds(const json& v) {
+  const bool ok = v.is_array() && v.size() <= 16 && std::all_of(v.begin(), v.end(), [](const json& x) {
+                    return x.is_number() && x.get<double>() > 0 && std::isfinite(x.get<double>());
+                  });
+  if (!ok) throw ConfigError(fmt::format("eval.thresholds: expected a list of at most 16 numbers > 0 (dist_A_norm levels), got {}", show(v)));
 }
 
 void check_value(const KeySpec& k, const json& v) {
@@ -142,6 +184,10 @@ void check_value(const KeySpec& k, const json& v) {
         } else if (!v.is_array() && !v.is_string()) {
           throw ConfigError(fmt::format("problem.P: expected {{\"dirichlet\": alpha > 0}}, an N x N array or a .npy path, got {}", show(v)));
         }
+      } else if (path == "eval.thresholds") {
+        check_thresholds(v);
+      } else if (path == "train.checkpoint_every") {
+        (void)parse_checkpoint_every(v);
       } else if (path == "problem.Q_matrix") {
         if (!v.is_null() && !v.is_array() && !v.is_string())
           throw ConfigError(fmt::format("problem.Q_matrix: expected a T x N array or a .npy path, got {}", show(v)));
@@ -190,6 +236,21 @@ const json& at_dotted(const json& doc, const std::string& dotted) {
   std::string part;
   while (std::getline(ss, part, '.')) cur = &cur->at(part);
   return *cur;
+}
+
+// Removes a dotted key (nothing when absent).
+void erase_dotted(json& doc, const std::string& dotted) {
+  const size_t dot = dotted.rfind('.');
+  json* parent = &doc;
+  if (dot != std::string::npos) {
+    std::stringstream ss(dotted.substr(0, dot));
+    std::string part;
+    while (std::getline(ss, part, '.')) {
+      if (!parent->is_object() || !parent->contains(part)) return;
+      parent = &(*parent)[part];
+    }
+  }
+  if (parent->is_object()) parent->erase(dotted.substr(dot == std::string::npos ? 0 : dot + 1));
 }
 
 }  // namespace
@@ -310,6 +371,8 @@ Config resolve_config(const json& user, const std::filesystem::path& base_dir) {
   tc.noise = get("train.noise").get<double>();
   tc.divergence_limit = get("train.divergence_limit").get<double>();
   c.eval.every = get("eval.every").get<int64_t>();
+  tc.checkpoint_every = parse_checkpoint_every(get("train.checkpoint_every"));
+  c.eval.thresholds = get("eval.thresholds").get<std::vector<double>>();
 
   // Consistency between keys.
   if (pc.Q > pc.T)
@@ -326,9 +389,18 @@ Config resolve_config(const json& user, const std::filesystem::path& base_dir) {
                       "softmax attention trains with \"sgd\" or \"population\"");
   if (tc.noise > 0 && tc.algorithm != Algorithm::population)
     throw ConfigError("train.noise: only used with train.algorithm = \"population\" (real minibatches have their own noise)");
+  for (const KeySpec& k : schema())
+    if (k.added_later && at_dotted(resolved, k.path) == k.default_value) erase_dotted(resolved, k.path);
   c.problem_canonical = canonical_json(resolved["problem"]);
   c.resolved = std::move(resolved);
   return c;
+}
+
+json run_identity(const json& resolved) {
+  json id = resolved;
+  for (const KeySpec& k : schema())
+    if (!k.in_run_id) erase_dotted(id, k.path);
+  return id;
 }
 
 std::string to_string(Algorithm a) {

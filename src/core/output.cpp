@@ -11,6 +11,7 @@
 
 #include "scb/core/durable_file.hpp"
 #include "scb/core/input_files.hpp"
+#include "scb/core/milestones.hpp"
 #include "scb/core/npy.hpp"
 
 namespace scb {
@@ -70,6 +71,7 @@ void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, cons
   inputs.add(cfg);
   if (!inputs.json().empty()) summary["inputs"] = inputs.of(cfg);
   write_text("summary.json", summary.dump(2) + "\n");
+  write_text("milestones.json", milestones_json(milestones(res.curve, cfg.eval.thresholds)).dump(2) + "\n");
 
   const Problem& pb = pack.problem(r);
   const uint64_t N = pack.N, T = pack.T;

@@ -177,6 +177,28 @@ void value_distances(const Problem& pb, const Real* V, Metrics& m) {
 }
 
 template <typename Real>
+bool support_recovered(const Problem& pb, const Real* A) {
+  const uint32_t T = pb.T;
+  for (uint32_t k = 0; k < pb.N; ++k) {
+    const Real* a = A + size_t(k) * T;
+    double lowest_on = INFINITY, highest_off = -INFINITY;
+    uint32_t s = pb.q_ptr[k];
+    const uint32_t end = pb.q_ptr[k + 1];
+    for (uint32_t t = 0; t < T; ++t) {  // q_pos of a column is ascending
+      const double x = static_cast<double>(a[t]);
+      if (s < end && pb.q_pos[s] == t) {
+        lowest_on = std::min(lowest_on, x);
+        ++s;
+      } else {
+        highest_off = std::max(highest_off, x);
+      }
+    }
+    if (!(lowest_on > highest_off)) return false;  // a tie, or an off-support entry as large: not recovered
+  }
+  return true;
+}
+
+template <typename Real>
 Metrics compute_metrics(const Problem& pb, const Real* V, const Real* A) {
   const uint32_t N = pb.N, T = pb.T;
   Metrics m;
@@ -206,6 +228,7 @@ Metrics compute_metrics(const Problem& pb, const Real* V, const Real* A) {
   m.dist_A = std::sqrt(std::max(da, 0.0));
   m.dist_A_norm = std::sqrt(std::max(dan, 0.0));
   m.nnz_A = nnz;
+  m.support_recovered = support_recovered(pb, A);
   return m;
 }
 
@@ -216,6 +239,7 @@ Metrics compute_metrics(const Problem& pb, const Real* V, const Real* A) {
   template void population_gradient<Real>(const Problem&, const Real*, const Real*, double*,  \
                                           double*);                                           \
   template Metrics compute_metrics<Real>(const Problem&, const Real*, const Real*);           \
+  template bool support_recovered<Real>(const Problem&, const Real*);                         \
   template void value_distances<Real>(const Problem&, const Real*, Metrics&);                 \
   template void normalize_attention_column<Real>(const Real*, uint32_t, double*);             \
   template void normalize_value_columns<Real>(const Real*, uint32_t, double*);

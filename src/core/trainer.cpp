@@ -11,12 +11,25 @@ bool finite_metrics(const Metrics& m) {
   return std::isfinite(m.loss) && std::isfinite(m.dist_V) && std::isfinite(m.dist_A);
 }
 
+// The runs just evaluated that are still going and due for a checkpoint, with the host arrays
+// made current first (a device backend copies the pack back only when one is due).
+void save_checkpoints(const std::vector<uint32_t>& evaluated, const std::vector<uint8_t>& reported,
+                      const std::vector<RunResult>& results, Backend& backend, const TrainHooks& hooks) {
+  std::vector<uint32_t> due;
+  for (uint32_t r : evaluated)
+    if (!reported[r] && hooks.due(r)) due.push_back(r);
+  if (due.empty()) return;
+  backend.download();
+  for (uint32_t r : due) hooks.save(r, results[r]);
+}
+
 }  // namespace
 
 std::vector<RunResult> train_pack(RunPack& pack, Backend& backend, const ProgressFn& progress,
-                                  const RunFinishedFn& finished) {
+                                  const RunFinishedFn& finished, const TrainHooks* hooks) {
   const size_t R = pack.size();
   std::vector<RunResult> results(R);
+  if (hooks && !hooks->resumed.empty()) results = hooks->resumed;
   std::vector<uint8_t> reported(R, 0);
   backend.attach(pack);
   const auto start = std::chrono::steady_clock::now();
@@ -61,6 +74,7 @@ std::vector<RunResult> train_pack(RunPack& pack, Backend& backend, const Progres
         }
         if (pack.status[r] == RunStatus::diverged || pack.step[r] >= pack.steps[r]) close(r);
       }
+      if (hooks && hooks->save) save_checkpoints(due, reported, results, backend, *hooks);
     }
     bool any = false;
     for (size_t r = 0; r < R; ++r) any |= pack.active(r);

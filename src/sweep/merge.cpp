@@ -60,10 +60,17 @@ void check_one_sweep(const std::vector<fs::path>& dirs, const std::vector<json>&
   }
 }
 
-// A run's eval.every: its axis value when eval.every is an axis, else the base's.
-int64_t eval_every_of(const json& entry, const json& manifest) {
-  if (entry.contains("axes") && entry["axes"].contains("eval.every")) return entry["axes"]["eval.every"].get<int64_t>();
-  return manifest.at("base").at("eval").at("every").get<int64_t>();
+// A run's value of an eval key: its axis value when the key is an axis, else the base's, else
+// the default (keys added later are absent from the base at their default).
+json eval_key_of(const json& entry, const json& manifest, const char* key) {
+  const std::string dotted = std::string("eval.") + key;
+  if (entry.contains("axes") && entry["axes"].contains(dotted)) return entry["axes"][dotted];
+  const json& base = manifest.at("base").at("eval");
+  return base.contains(key) ? base[key] : default_config_json()["eval"][key];
+}
+
+RunExpectation expectation_of(const json& entry, const json& manifest) {
+  return {eval_key_of(entry, manifest, "every").get<int64_t>(), eval_key_of(entry, manifest, "thresholds").size() + 1};
 }
 
 // Ownership: every run of the sweep belongs to exactly one directory.
@@ -71,7 +78,7 @@ struct RunOwnership {
   std::map<size_t, json> entries;                   // manifest entry by sweep index
   std::map<std::string, size_t> owner;              // run_id -> directory
   std::map<std::string, std::string> algorithm_of;  // run_id -> algorithm
-  std::map<std::string, int64_t> eval_every;        // run_id -> eval.every
+  std::map<std::string, RunExpectation> expected;   // run_id -> what its complete rows are
 };
 
 RunOwnership assign_runs(const std::vector<fs::path>& dirs, const std::vector<json>& manifests) {
@@ -85,7 +92,7 @@ RunOwnership assign_runs(const std::vector<fs::path>& dirs, const std::vector<js
                                       dirs[it->second].string(), dirs[k].string()));
       own.entries[r["index"].get<size_t>()] = r;
       own.algorithm_of[id] = r.value("algorithm", "");
-      own.eval_every[id] = eval_every_of(r, manifests[k]);
+      own.expected[id] = expectation_of(r, manifests[k]);
     }
   const size_t total = manifests[0]["total_runs"].get<size_t>();
   if (own.owner.size() != total)
@@ -139,23 +146,27 @@ json merged_manifest(const std::vector<fs::path>& dirs, const std::vector<json>&
 
 // The rows of the complete runs, in sweep order.
 struct MergedTables {
-  std::string runs, curves;
+  std::string runs, curves, milestones;     // milestones empty unless every shard has the table
   std::map<std::string, std::string> rows;  // run_id -> runs.csv line
 };
 
 MergedTables join_tables(const RunOwnership& own, const std::vector<SweepTables>& tables, const std::string& runs_header,
                          const std::string& curves_header) {
-  MergedTables out{runs_header + "\n", curves_header + "\n", {}};
+  bool milestones = true;
+  for (const SweepTables& t : tables) milestones &= t.has_milestones;
+  MergedTables out{runs_header + "\n", curves_header + "\n", milestones ? milestones_csv_header() + "\n" : "", {}};
   for (const auto& [idx, r] : own.entries) {
     const std::string id = r["run_id"].get<std::string>();
     const SweepTables& t = tables[own.owner.at(id)];
+    const RunExpectation& e = own.expected.at(id);
     auto row = t.run_rows.find(id);
-    if (row == t.run_rows.end() || !curve_is_complete(t, id, own.eval_every.at(id))) continue;  // not finished, or its curve lost
+    if (row == t.run_rows.end() || !curve_is_complete(t, id, e.eval_every) || !milestones_are_complete(t, id, e.milestones))
+      continue;  // not finished, or some of its rows lost
     out.runs += row->second + "\n";
     out.rows[id] = row->second;
-    auto c = t.curve_rows.find(id);
-    if (c != t.curve_rows.end())
-      for (const std::string& l : c->second) out.curves += l + "\n";
+    for (const std::string& l : t.curve_rows.at(id)) out.curves += l + "\n";
+    if (milestones)
+      for (const std::string& l : t.milestone_rows.at(id)) out.milestones += l + "\n";
   }
   return out;
 }
@@ -199,6 +210,7 @@ MergeSummary merge_sweep_dirs(const fs::path& out, const std::vector<fs::path>& 
     merged_dir.write_manifest(manifest);
     merged_dir.replace_curves_table(merged.curves);
     merged_dir.replace_runs_table(merged.runs);
+    if (!merged.milestones.empty()) write_file_atomic(partial / "milestones.csv", merged.milestones);
     copy_saved_params(dirs, own, merged, runs_header, any_best_mode(manifests), merged_dir);
   });
 

@@ -2,6 +2,8 @@
 // that a change here is visible as the change of every run id it is.
 #include "scb/sweep/run_id.hpp"
 
+#include "scb/core/config.hpp"
+
 #include <cmath>
 
 #include <fmt/format.h>
@@ -10,6 +12,8 @@ namespace scb {
 
 using nlohmann::json;
 
-std::string run_id_of(const json& resolved_config) { return fmt::format("{:016x}", hash64(canonical_json(resolved_config))); }
+std::string run_id_of(const json& resolved_config) {
+  return fmt::format("{:016x}", hash64(canonical_json(run_identity(resolved_config))));
+}
 
 }  // namespace scb

@@ -111,9 +111,12 @@ OpenedDir resume_sweep_dir(const SweepOptions& o, const CheckedSweep& c, SweepDi
   dir.check_inputs(manifest, c.inputs.json());
   OpenedDir opened;
   opened.save = dir.resume_save_params(dir.read_manifest(), o.save_params, o.save_params_given);
-  std::map<std::string, int64_t> eval_every;
-  for (size_t i : c.mine) eval_every[c.sweep.runs[i].run_id] = c.sweep.runs[i].config.eval.every;
-  opened.done = dir.recover(c.sweep.axis_names(), eval_every, opened.save);
+  std::map<std::string, RunExpectation> expected;
+  for (size_t i : c.mine) {
+    const Config& cfg = c.sweep.runs[i].config;
+    expected[c.sweep.runs[i].run_id] = {cfg.eval.every, cfg.eval.thresholds.size() + 1};
+  }
+  opened.done = dir.recover(c.sweep.axis_names(), expected, opened.save);
   return opened;
 }
 

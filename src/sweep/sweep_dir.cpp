@@ -89,6 +89,7 @@ json sweep_manifest(const Sweep& s, const std::vector<size_t>& mine, const Shard
 SweepDir::SweepDir(fs::path dir) : dir_(std::move(dir)) {}
 
 SweepDir::~SweepDir() {
+  close_fd(milestones_fd_);
   close_fd(runs_fd_);
   close_fd(curves_fd_);
   close_fd(lock_fd_);
@@ -109,7 +110,8 @@ bool SweepDir::is_interrupted_creation() const {
   if (!fs::is_directory(dir_, ec) || has_manifest()) return false;
   bool any = false;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
-    if (e.path().filename() != "manifest.json.tmp") return false;
+    const std::string name = e.path().filename().string();
+    if (name != "manifest.json.tmp" && name != "milestones.csv" && name != "milestones.csv.tmp") return false;
     any = true;
   }
   return any;
@@ -119,7 +121,8 @@ void SweepDir::prepare() {
   // The manifest is the first file a new directory gets; a kill while it was written leaves
   // only its temporary, which is no sweep's data.
   std::error_code ec;
-  if (is_interrupted_creation()) fs::remove(dir_ / "manifest.json.tmp", ec);
+  if (is_interrupted_creation())
+    for (const char* name : {"manifest.json.tmp", "milestones.csv", "milestones.csv.tmp"}) fs::remove(dir_ / name, ec);
   prepare_output_dir(dir_);
 }
 
@@ -127,6 +130,9 @@ void SweepDir::create(const json& manifest, const std::vector<std::string>& axis
   prepare();
   lock();
   try {
+    // milestones.csv before the manifest: a directory with a manifest and no milestones.csv was
+    // made by an engine without milestones, and stays without them.
+    replace_table("milestones.csv", milestones_csv_header() + "\n");
     write_manifest(manifest);
     replace_runs_table(runs_csv_header(axis_names) + "\n");
     replace_curves_table(curves_csv_header() + "\n");
@@ -184,11 +190,11 @@ SaveParams SweepDir::resume_save_params(const json& m, SaveParams save, bool giv
 // ---------------------------------------------------------------------------------------
 // Recovery
 
-std::set<std::string> SweepDir::recover(const std::vector<std::string>& axis_names, const std::map<std::string, int64_t>& eval_every,
-                                        SaveParams save) {
+std::set<std::string> SweepDir::recover(const std::vector<std::string>& axis_names,
+                                        const std::map<std::string, RunExpectation>& expected, SaveParams save) {
   const std::string runs_header = runs_csv_header(axis_names), curves_header = curves_csv_header();
   std::error_code ec;
-  for (const char* name : {"runs.csv.tmp", "curves.csv.tmp", "manifest.json.tmp"}) fs::remove(dir_ / name, ec);
+  for (const char* name : {"runs.csv.tmp", "curves.csv.tmp", "milestones.csv.tmp", "manifest.json.tmp"}) fs::remove(dir_ / name, ec);
   restart_tables_cut_in_header(runs_header, curves_header);
   const SweepTables t = read_sweep_tables(dir_);
   if (t.runs_header != runs_header)
@@ -196,13 +202,17 @@ std::set<std::string> SweepDir::recover(const std::vector<std::string>& axis_nam
                                   (dir_ / "runs.csv").string(), t.runs_header, runs_header));
   if (t.curves_header != curves_header)
     throw ConfigError(fmt::format("--resume: {}: unexpected header \"{}\"; start a new --out", (dir_ / "curves.csv").string(), t.curves_header));
+  if (t.has_milestones && t.milestones_header != milestones_csv_header())
+    throw ConfigError(fmt::format("--resume: {}: unexpected header \"{}\"; start a new --out", (dir_ / "milestones.csv").string(),
+                                  t.milestones_header));
   std::set<std::string> done;
   for (const std::string& id : t.run_ids) {
-    auto e = eval_every.find(id);
-    if (e == eval_every.end())
+    auto e = expected.find(id);
+    if (e == expected.end())
       throw ConfigError(fmt::format("--resume: {} holds run {}, which this sweep does not have; start a new --out",
                                     (dir_ / "runs.csv").string(), id));
-    if (curve_is_complete(t, id, e->second)) done.insert(id);  // else its curve was cut or deleted: trained again
+    // Else a curve or milestone row was cut or deleted: the run is trained again.
+    if (curve_is_complete(t, id, e->second.eval_every) && milestones_are_complete(t, id, e->second.milestones)) done.insert(id);
   }
   // Parameters of runs that never completed, half-written ones and damaged ones.
   remove_params_where([&](const std::string& name) {
@@ -211,7 +221,39 @@ std::set<std::string> SweepDir::recover(const std::vector<std::string>& axis_nam
   if (save == SaveParams::all)
     for (auto it = done.begin(); it != done.end();) it = fs::exists(dir_ / "runs" / *it, ec) ? std::next(it) : done.erase(it);
   rewrite_damaged_tables(t, done, runs_header, curves_header);
+  remove_stale_checkpoints(done);
   return done;
+}
+
+// Checkpoints of complete runs, half-written ones and damaged ones (that run starts again).
+void SweepDir::remove_stale_checkpoints(const std::set<std::string>& done) {
+  std::error_code ec;
+  if (!fs::is_directory(dir_ / "checkpoints", ec)) return;
+  for (const auto& e : fs::directory_iterator(dir_ / "checkpoints", ec)) {
+    const std::string id = e.path().stem().string();
+    bool keep = e.path().extension() == ".ckpt" && !done.count(id);
+    if (keep) try {
+        keep = read_checkpoint(e.path()).run_id == id;
+      } catch (const ConfigError&) {
+        keep = false;
+      }
+    if (!keep) fs::remove(e.path(), ec);
+  }
+}
+
+fs::path SweepDir::checkpoint_path(const std::string& run_id) const { return dir_ / "checkpoints" / (run_id + ".ckpt"); }
+
+bool SweepDir::has_checkpoint(const std::string& run_id) const { return file_exists(checkpoint_path(run_id)); }
+
+void SweepDir::save_checkpoint(const RunCheckpoint& c) {
+  std::error_code ec;
+  fs::create_directories(dir_ / "checkpoints", ec);
+  write_checkpoint(checkpoint_path(c.run_id), c);
+}
+
+void SweepDir::remove_checkpoint(const std::string& run_id) {
+  std::error_code ec;
+  fs::remove(checkpoint_path(run_id), ec);
 }
 
 void SweepDir::forget_runs(const std::vector<std::string>& axis_names, const std::set<std::string>& forget) {
@@ -226,7 +268,11 @@ void SweepDir::forget_runs(const std::vector<std::string>& axis_names, const std
 
 // Files cut before their header was complete are started again.
 void SweepDir::restart_tables_cut_in_header(const std::string& runs_header, const std::string& curves_header) {
-  for (const auto& [name, header] : {std::pair<const char*, std::string>{"runs.csv", runs_header}, {"curves.csv", curves_header}}) {
+  std::error_code ec;
+  const bool milestones = fs::exists(dir_ / "milestones.csv", ec);
+  for (const auto& [name, header] : {std::pair<const char*, std::string>{"runs.csv", runs_header}, {"curves.csv", curves_header},
+                                     {"milestones.csv", milestones_csv_header()}}) {
+    if (std::string(name) == "milestones.csv" && !milestones) continue;
     const std::string text = read_table_text(dir_ / name);
     if (text.find('\n') == std::string::npos) {
       if (!(header + "\n").starts_with(text))
@@ -256,11 +302,20 @@ void SweepDir::rewrite_damaged_tables(const SweepTables& t, const std::set<std::
     }
     replace_curves_table(text);
   }
+  if (t.has_milestones && (t.milestones_partial_line || t.dropped_milestone_rows > 0 || t.duplicate_rows > 0 || dropped_runs)) {
+    std::string text = milestones_csv_header() + "\n";
+    for (const std::string& id : t.run_ids) {
+      auto it = t.milestone_rows.find(id);
+      if (done.count(id) && it != t.milestone_rows.end())
+        for (const std::string& line : it->second) text += line + "\n";
+    }
+    replace_table("milestones.csv", text);
+  }
 }
 
 std::set<std::string> recover_sweep_dir(const fs::path& dir, const std::vector<std::string>& axis_names,
-                                        const std::map<std::string, int64_t>& eval_every, SaveParams save) {
-  return SweepDir(dir).recover(axis_names, eval_every, save);
+                                        const std::map<std::string, RunExpectation>& expected, SaveParams save) {
+  return SweepDir(dir).recover(axis_names, expected, save);
 }
 // ---------------------------------------------------------------------------------------
 // Tables
@@ -272,15 +327,20 @@ void SweepDir::replace_curves_table(const std::string& text) { replace_table("cu
 void SweepDir::open_tables_for_append() {
   runs_fd_ = ::open((dir_ / "runs.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   curves_fd_ = ::open((dir_ / "curves.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (runs_fd_ < 0 || curves_fd_ < 0) {
-    if (runs_fd_ >= 0) ::close(runs_fd_);
-    if (curves_fd_ >= 0) ::close(curves_fd_);
-    runs_fd_ = curves_fd_ = -1;
-    throw ConfigError(fmt::format("--out {}: cannot open runs.csv and curves.csv for appending ({})", dir_.string(), std::strerror(errno)));
+  std::error_code ec;
+  if (fs::exists(dir_ / "milestones.csv", ec)) milestones_fd_ = ::open((dir_ / "milestones.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (runs_fd_ < 0 || curves_fd_ < 0 || (fs::exists(dir_ / "milestones.csv", ec) && milestones_fd_ < 0)) {
+    const int saved = errno;
+    close_fd(runs_fd_), close_fd(curves_fd_), close_fd(milestones_fd_);
+    throw ConfigError(fmt::format("--out {}: cannot open the tables for appending ({})", dir_.string(), std::strerror(saved)));
   }
 }
 
-void SweepDir::append(const std::string& runs_lines, const std::string& curves_lines) {
+void SweepDir::append(const std::string& runs_lines, const std::string& curves_lines, const std::string& milestone_lines) {
+  if (milestones_fd_ >= 0 && !milestone_lines.empty()) {
+    write_all(milestones_fd_, milestone_lines, dir_ / "milestones.csv");
+    fsync_fd(milestones_fd_, dir_ / "milestones.csv");
+  }
   if (!curves_lines.empty()) {
     write_all(curves_fd_, curves_lines, dir_ / "curves.csv");
     fsync_fd(curves_fd_, dir_ / "curves.csv");

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "scb/core/milestones.hpp"
 #include "scb/core/output.hpp"
 
 namespace scb {
@@ -67,7 +68,42 @@ void read_curve_rows(const std::vector<std::string>& lines, SweepTables& t) {
   }
 }
 
+// milestones.csv after its header: rows of complete runs, the first of each (run_id, metric, threshold).
+void read_milestone_rows(const std::vector<std::string>& lines, SweepTables& t) {
+  std::unordered_set<std::string> seen;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string id = first_field(lines[i]);
+    if (!t.run_rows.count(id)) {
+      ++t.dropped_milestone_rows;
+      continue;
+    }
+    const std::vector<std::string> f = split_csv_line(lines[i]);
+    if (f.size() < 3 || !seen.insert(f[0] + "," + f[1] + "," + f[2]).second) {
+      ++t.duplicate_rows;
+      continue;
+    }
+    t.milestone_rows[id].push_back(lines[i]);
+  }
+}
+
 }  // namespace
+
+std::string milestones_csv_header() { return "run_id,metric,threshold,step,samples"; }
+
+std::string milestones_csv_rows(const SweepRun& run, const RunResult& res) {
+  std::string rows;
+  for (const Milestone& m : milestones(res.curve, run.config.eval.thresholds)) {
+    rows += fmt::format("{},{},{},", run.run_id, m.metric, m.metric == "dist_A_norm" ? metric(m.threshold) : std::string());
+    rows += m.reached() ? fmt::format("{},{}\n", m.step, m.samples) : std::string(",\n");
+  }
+  return rows;
+}
+
+bool milestones_are_complete(const SweepTables& t, const std::string& id, size_t expected) {
+  if (!t.has_milestones) return true;
+  auto it = t.milestone_rows.find(id);
+  return (it == t.milestone_rows.end() ? 0 : it->second.size()) == expected;
+}
 
 std::string runs_csv_header(const std::vector<std::string>& axis_names) {
   std::string h = "run_id";
@@ -191,6 +227,14 @@ SweepTables read_sweep_tables(const fs::path& dir) {
   t.curves_partial_line = partial;
   if (!lines.empty()) t.curves_header = lines[0];
   read_curve_rows(lines, t);
+  std::error_code ec;
+  t.has_milestones = fs::exists(dir / "milestones.csv", ec);
+  if (t.has_milestones) {
+    lines = split_lines(read_table_text(dir / "milestones.csv"), partial);
+    t.milestones_partial_line = partial;
+    if (!lines.empty()) t.milestones_header = lines[0];
+    read_milestone_rows(lines, t);
+  }
   return t;
 }
 

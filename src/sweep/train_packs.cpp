@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "scb/core/checkpoint.hpp"
 #include "scb/core/output.hpp"
 #include "scb/core/progress.hpp"
 #include "scb/core/runpack.hpp"
@@ -40,7 +41,7 @@ struct PackInFlight {
 
 // The rows of a flush and, in best mode, the best pending run of each algorithm.
 struct PendingRows {
-  std::string runs, curves;
+  std::string runs, curves, milestones;
   std::map<std::string, BestRun> candidate;
   std::map<std::string, size_t> candidate_at;  // algorithm -> index into pending
   size_t ok = 0, diverged = 0;
@@ -55,6 +56,7 @@ class PackTraining {
   void worker(size_t w);
   void train_one_pack(size_t w, const PlannedPack& plan);
   void flush(PackInFlight& f);
+  TrainHooks checkpoint_hooks(PackInFlight& f, std::vector<CheckpointClock>& clocks);
   PendingRows format_pending(const PackInFlight& f) const;
   std::vector<size_t> choose_saves(const PackInFlight& f, const PendingRows& rows, std::vector<std::string>& old_best);
   void save_pending_params(PackInFlight& f, const std::vector<size_t>& to_save);
@@ -128,6 +130,8 @@ void PackTraining::train_one_pack(size_t w, const PlannedPack& plan) {
     }
   }
   f.start = Clock::now();
+  std::vector<CheckpointClock> clocks;
+  const TrainHooks hooks = checkpoint_hooks(f, clocks);
   train_pack(
       f.pack, *backends_[w],
       [&](const TrainProgress& p) {
@@ -135,7 +139,7 @@ void PackTraining::train_one_pack(size_t w, const PlannedPack& plan) {
         report_progress(w, p);
         poll_between_steps(w, p);
       },
-      [&](size_t r, const RunResult& res) { f.pending.emplace_back(r, res); });
+      [&](size_t r, const RunResult& res) { f.pending.emplace_back(r, res); }, &hooks);
   flush(f);
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t r = 0; r < f.pack.size(); ++r) {
@@ -145,6 +149,34 @@ void PackTraining::train_one_pack(size_t w, const PlannedPack& plan) {
   live_steps_[w] = live_tokens_[w] = 0;
 }
 
+// Runs with a checkpoint go on from it; runs with train.checkpoint_every save one at their
+// evaluation points (each file its own: no lock is needed to write it).
+TrainHooks PackTraining::checkpoint_hooks(PackInFlight& f, std::vector<CheckpointClock>& clocks) {
+  TrainHooks hooks;
+  bool resumed = false, checkpointing = false;
+  hooks.resumed.resize(f.pack.size());
+  clocks.resize(f.pack.size());
+  for (size_t r = 0; r < f.pack.size(); ++r) {
+    const SweepRun& run = job_.sweep.runs[f.run_of[r]];
+    clocks[r].every = run.config.train.checkpoint_every;
+    checkpointing |= clocks[r].every.enabled();
+    if (!job_.dir.has_checkpoint(run.run_id)) continue;
+    const RunCheckpoint c = read_checkpoint(job_.dir.checkpoint_path(run.run_id));
+    restore_checkpoint(f.pack, r, c);
+    hooks.resumed[r] = c.result;
+    clocks[r].taken(c.step, 0);
+    resumed = true;
+  }
+  if (!resumed) hooks.resumed.clear();
+  if (!checkpointing) return hooks;
+  hooks.due = [&f, &clocks](size_t r) { return clocks[r].every.enabled() && clocks[r].due(f.pack.step[r], seconds_since(f.start)); };
+  hooks.save = [this, &f, &clocks](size_t r, const RunResult& res) {
+    job_.dir.save_checkpoint(checkpoint_of(f.pack, r, res, job_.sweep.runs[f.run_of[r]].run_id));
+    clocks[r].taken(f.pack.step[r], seconds_since(f.start));
+  };
+  return hooks;
+}
+
 void PackTraining::flush(PackInFlight& f) {
   if (f.pending.empty()) return;
   const PendingRows rows = format_pending(f);
@@ -152,8 +184,9 @@ void PackTraining::flush(PackInFlight& f) {
   std::vector<std::string> old_best;  // removed once the new rows are on disk
   const std::vector<size_t> to_save = choose_saves(f, rows, old_best);
   if (!to_save.empty()) save_pending_params(f, to_save);
-  job_.dir.append(rows.runs, rows.curves);
+  job_.dir.append(rows.runs, rows.curves, rows.milestones);
   for (const std::string& id : old_best) job_.dir.remove_params(id);
+  for (const auto& [r, res] : f.pending) job_.dir.remove_checkpoint(job_.sweep.runs[f.run_of[r]].run_id);
   trained_.ok += rows.ok;
   trained_.diverged += rows.diverged;
   runs_done_ += f.pending.size();
@@ -168,6 +201,7 @@ PendingRows PackTraining::format_pending(const PackInFlight& f) const {
     const SweepRun& run = job_.sweep.runs[f.run_of[r]];
     out.runs += runs_csv_row(run, f.pack, r, res);
     out.curves += curves_csv_rows(run, res);
+    out.milestones += milestones_csv_rows(run, res);
     if (res.status == RunStatus::diverged) ++out.diverged;
     else ++out.ok;
     if (job_.save == SaveParams::best && res.status != RunStatus::diverged) {

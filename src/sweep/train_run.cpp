@@ -7,9 +7,11 @@
 
 #include <fmt/format.h>
 
+#include "scb/core/checkpoint.hpp"
 #include "scb/core/problem.hpp"
 #include "scb/cuda/cuda_backend.hpp"
 #include "scb/sweep/device.hpp"
+#include "scb/sweep/run_id.hpp"
 
 namespace scb {
 
@@ -48,9 +50,35 @@ std::unique_ptr<SingleRun> prepare_single_run(const Config& config, Device devic
   return run;
 }
 
+bool use_checkpoint_file(SingleRun& run, const std::filesystem::path& file, bool resume) {
+  run.checkpoint = file;
+  std::error_code ec;
+  if (!resume || !std::filesystem::exists(file, ec)) return false;
+  const RunCheckpoint c = read_checkpoint(file);
+  if (c.run_id != run_id_of(run.config.resolved))
+    throw ConfigError(fmt::format("--resume: {} is the checkpoint of another run (run_id {}, this config's is {}); remove it or use "
+                                  "the config it was made with",
+                                  file.string(), c.run_id, run_id_of(run.config.resolved)));
+  restore_checkpoint(run.pack, 0, c);
+  run.resumed = {c.result};
+  return true;
+}
+
 void train_single_run(SingleRun& run, const ProgressFn& progress) {
   const auto start = std::chrono::steady_clock::now();
-  run.result = train_pack(run.pack, *run.backend, progress).at(0);
+  TrainHooks hooks;
+  hooks.resumed = run.resumed;
+  CheckpointClock clock{run.config.train.checkpoint_every, run.pack.step[0], 0};
+  const std::string id = run_id_of(run.config.resolved);
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  if (!run.checkpoint.empty() && clock.every.enabled()) {
+    hooks.due = [&](size_t r) { return clock.due(run.pack.step[r], elapsed()); };
+    hooks.save = [&](size_t r, const RunResult& res) {
+      write_checkpoint(run.checkpoint, checkpoint_of(run.pack, r, res, id));
+      clock.taken(run.pack.step[r], elapsed());
+    };
+  }
+  run.result = train_pack(run.pack, *run.backend, progress, {}, &hooks).at(0);
   run.timing.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   run.timing.device = run.backend->name();
   run.timing.threads = run.threads > 0 ? run.threads : omp_get_max_threads();

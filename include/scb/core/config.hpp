@@ -38,6 +38,13 @@ struct ModelConfig {
   std::string init_A;
 };
 
+// train.checkpoint_every: a step interval, a wall-time interval, or never (both 0).
+struct CheckpointEvery {
+  int64_t steps = 0;
+  double seconds = 0;
+  bool enabled() const { return steps > 0 || seconds > 0; }
+};
+
 struct TrainConfig {
   Algorithm algorithm = Algorithm::proximal;
   int64_t steps = 16000;
@@ -52,10 +59,12 @@ struct TrainConfig {
   bool renormalize = true;
   double noise = 0.0;
   double divergence_limit = 1e6;  // a parameter beyond this magnitude marks the run diverged
+  CheckpointEvery checkpoint_every;  // never changes a result, so it is not in the run id
 };
 
 struct EvalConfig {
   int64_t every = 500;
+  std::vector<double> thresholds = {0.5, 0.3, 0.1};  // dist_A_norm levels whose first crossing is reported
 };
 
 struct Config {
@@ -83,6 +92,10 @@ void set_dotted(nlohmann::json& doc, const std::string& dotted, nlohmann::json v
 // Validates a user document against the schema (unknown keys, types, ranges, consistency)
 // and returns the typed, resolved configuration. Throws ConfigError.
 Config resolve_config(const nlohmann::json& user, const std::filesystem::path& base_dir);
+
+// What a run id is hashed from: the resolved config without its execution options (keys that
+// never change a result, such as train.checkpoint_every).
+nlohmann::json run_identity(const nlohmann::json& resolved);
 
 // Whether a dotted key exists in the schema (sweep axes are checked with it).
 bool is_config_key(const std::string& dotted);

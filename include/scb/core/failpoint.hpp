@@ -6,6 +6,7 @@
 // it costs one getenv per call. Names in use:
 //   mid_write:<file name>   half of the file's bytes written (write_all), e.g. mid_write:runs.csv
 //   before_rename:<file>    a temporary written and synced, not yet renamed into place
+//   checkpoint_written      a run's checkpoint is in place (any run)
 namespace scb {
 
 void failpoint(const char* name);

@@ -38,11 +38,18 @@ struct Metrics {
   double loss = 0, excess_loss = 0;
   double dist_V = 0, dist_A = 0, dist_V_norm = 0, dist_A_norm = 0;
   int64_t nnz_A = 0;
+  // Every column's Q largest entries sit exactly on the support of q^(k) (strictly above every
+  // other entry): the end of the signal-boosting stage. Not a curves.csv column.
+  bool support_recovered = false;
 };
 
 // dist_V and dist_V_norm of section 6 (Frobenius distances of V and V-hat to P).
 template <typename Real>
 void value_distances(const Problem& pb, const Real* V, Metrics& m);
+
+// Whether A's Q largest entries of every column are exactly the support of q^(k).
+template <typename Real>
+bool support_recovered(const Problem& pb, const Real* A);
 
 // Every column of section 6 except step and samples.
 template <typename Real>

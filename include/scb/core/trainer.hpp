@@ -28,7 +28,17 @@ using ProgressFn = std::function<void(const TrainProgress&)>;
 // Called as each run of the pack finishes (done or diverged), with the run index.
 using RunFinishedFn = std::function<void(size_t run, const RunResult&)>;
 
+// Checkpointing and resuming (scb/core/checkpoint.hpp). `resumed`, when not empty, holds each
+// run's curve and best point so far (its counters, V and A are already in the pack). At every
+// evaluation point, the runs still going for which `due(r)` holds are handed to `save(r, result)`
+// with the pack's host arrays current (the backend has downloaded).
+struct TrainHooks {
+  std::vector<RunResult> resumed;
+  std::function<bool(size_t run)> due;
+  std::function<void(size_t run, const RunResult&)> save;
+};
+
 std::vector<RunResult> train_pack(RunPack& pack, Backend& backend, const ProgressFn& progress = {},
-                                  const RunFinishedFn& finished = {});
+                                  const RunFinishedFn& finished = {}, const TrainHooks* hooks = nullptr);
 
 }  // namespace scb

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scb/core/checkpoint.hpp"
 #include "scb/core/durable_file.hpp"
 #include "scb/sweep/expand.hpp"
 #include "scb/sweep/save_params.hpp"
@@ -21,6 +22,13 @@
 #include "scb/sweep/tables.hpp"
 
 namespace scb {
+
+// What a complete run has in the tables: a curve row at every multiple of eval_every (and at its
+// last step) and, in a directory with milestones.csv, this many milestone rows.
+struct RunExpectation {
+  int64_t eval_every = 1;
+  size_t milestones = 0;
+};
 
 
 // The manifest of a new sweep directory: the sweep as read, this shard's runs and the save mode.
@@ -69,7 +77,7 @@ class SweepDir {
   // the rows of incomplete runs are dropped (files replaced atomically); temporaries and the
   // saved folders of incomplete runs, or damaged ones, are removed. Rows of run_ids outside
   // `eval_every` are refused. Returns the complete run_ids.
-  std::set<std::string> recover(const std::vector<std::string>& axis_names, const std::map<std::string, int64_t>& eval_every,
+  std::set<std::string> recover(const std::vector<std::string>& axis_names, const std::map<std::string, RunExpectation>& expected,
                                 SaveParams save);
   // Drops complete runs again (their rows and saved folders): best mode when a best run's folder
   // is missing, so that it is trained again.
@@ -80,9 +88,9 @@ class SweepDir {
   void replace_curves_table(const std::string& text);
   // Opens both tables for append(); they exist (headers written).
   void open_tables_for_append();
-  // Appends finished runs: curves rows first, then runs rows, each with one write() of whole
-  // lines followed by fsync.
-  void append(const std::string& runs_lines, const std::string& curves_lines);
+  // Appends finished runs: milestone rows (when the directory has milestones.csv), curves rows,
+  // then runs rows (the commit point), each with one write() of whole lines followed by fsync.
+  void append(const std::string& runs_lines, const std::string& curves_lines, const std::string& milestone_lines);
 
   // runs/<run_id>/ entries as they are on disk (temporaries included); none without runs/.
   std::vector<std::filesystem::path> saved_params() const;
@@ -94,6 +102,12 @@ class SweepDir {
   // Removes every saved run outside `keep` (best mode after a kill between saving a new best
   // and removing the old one).
   void keep_only_params(const std::set<std::string>& keep);
+  // Checkpoints of runs in flight: checkpoints/<run_id>.ckpt (train.checkpoint_every), each
+  // written atomically; removed once the run's rows are on disk.
+  std::filesystem::path checkpoint_path(const std::string& run_id) const;
+  bool has_checkpoint(const std::string& run_id) const;
+  void save_checkpoint(const RunCheckpoint& checkpoint);
+  void remove_checkpoint(const std::string& run_id);
   // Copies a saved run of another sweep directory into runs/ (merge).
   void copy_params_from(const std::filesystem::path& saved);
 
@@ -103,13 +117,14 @@ class SweepDir {
   void rewrite_damaged_tables(const SweepTables& t, const std::set<std::string>& done, const std::string& runs_header,
                               const std::string& curves_header);
   void remove_params_where(const std::function<bool(const std::string& name)>& stale);
+  void remove_stale_checkpoints(const std::set<std::string>& done);
 
   std::filesystem::path dir_;
-  int lock_fd_ = -1, runs_fd_ = -1, curves_fd_ = -1;
+  int lock_fd_ = -1, runs_fd_ = -1, curves_fd_ = -1, milestones_fd_ = -1;
 };
 
 // SweepDir(dir).recover(...), without taking the lock.
 std::set<std::string> recover_sweep_dir(const std::filesystem::path& dir, const std::vector<std::string>& axis_names,
-                                        const std::map<std::string, int64_t>& eval_every, SaveParams save);
+                                        const std::map<std::string, RunExpectation>& expected, SaveParams save);
 
 }  // namespace scb

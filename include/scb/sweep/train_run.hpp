@@ -29,12 +29,18 @@ struct SingleRun {
   int threads = 0;                   // as asked (0: every core)
   RunResult result;                  // filled in by train_single_run
   RunTiming timing;
+  std::filesystem::path checkpoint;  // where train.checkpoint_every saves the run ("" = nowhere)
+  std::vector<RunResult> resumed;    // the curve so far, when it goes on from a checkpoint
 };
 
 // ConfigError when the run cannot fit in memory, its problem or init files are wrong, or the
 // device is unavailable.
 std::unique_ptr<SingleRun> prepare_single_run(const Config& config, Device device, int threads);
 
+// Checkpoints of the run go to `file` (train.checkpoint_every); with `resume` and an existing
+// file, the run goes on from it (ConfigError when the file is damaged or another run's).
+// Returns whether it resumed.
+bool use_checkpoint_file(SingleRun& run, const std::filesystem::path& file, bool resume);
 // Trains the prepared run to its end (or divergence); V and A are current on the host after it.
 void train_single_run(SingleRun& run, const ProgressFn& progress = {});
 

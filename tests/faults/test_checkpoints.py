@@ -1,0 +1,91 @@
+# train.checkpoint_every through the binary: a run killed at a chosen checkpoint (or while one is
+# written) and resumed equals the uninterrupted run byte for byte, for each kind of training;
+# a sweep resumes its runs in flight from their checkpoints; the refusals that keep a checkpoint
+# from being lost or misapplied.
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from conftest import SWEEP, run, same_sweep, write_json
+
+REFERENCE = str(Path(__file__).resolve().parents[2] / "configs" / "reference.json")
+
+KINDS = {
+    "proximal": ["--set", "train.algorithm=proximal"],
+    "sgd": ["--set", "train.algorithm=sgd"],
+    "population_noise": ["--set", "train.algorithm=population", "--set", "train.noise=0.01"],
+    "softmax": ["--set", "model.attention=softmax", "--set", "train.algorithm=sgd", "--set", "train.lr_A=20"],
+}
+SHORT = ["--set", "train.steps=3000", "--set", "train.stage1_steps=1000"]
+
+
+def same_run(a, b):
+    for f in sorted(Path(a).iterdir()):
+        if f.name in ("summary.json", "config.json"):
+            continue
+        assert f.read_bytes() == (Path(b) / f.name).read_bytes(), f.name
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("point", ["checkpoint_written@3", "mid_write:t.checkpoint.tmp@4"])
+def test_killed_run_resumes_bit_identical(scb, tmp_path, kind, point):
+    args = [REFERENCE, *KINDS[kind], *SHORT]
+    assert run(scb, "train", *args, "--out", tmp_path / "ref").rc == 0
+    ck = [*args, "--set", "train.checkpoint_every=500", "--out", tmp_path / "t"]
+    r = run(scb, "train", *ck, failpoint=point)
+    assert r.rc == -signal.SIGKILL, r
+    assert (tmp_path / "t.checkpoint").exists() and not (tmp_path / "t" / "summary.json").exists()
+    r = run(scb, "train", *ck, "--resume")
+    assert r.rc == 0 and "resuming from" in r.err, r
+    same_run(tmp_path / "ref", tmp_path / "t")
+    assert not (tmp_path / "t.checkpoint").exists() and not (tmp_path / "t.checkpoint.tmp").exists()
+
+
+def test_checkpoint_refusals(scb, tmp_path):
+    ck = [REFERENCE, *SHORT, "--set", "train.checkpoint_every=500", "--out", tmp_path / "t"]
+    assert run(scb, "train", *ck, failpoint="checkpoint_written@2").rc == -signal.SIGKILL
+    r = run(scb, "train", *ck)  # without --resume the run in flight is not silently dropped
+    assert r.rc == 2 and "t.checkpoint holds a run in flight" in r.err and "--resume" in r.err, r
+    r = run(scb, "train", REFERENCE, *SHORT, "--set", "train.lambda=0.01", "--set", "train.checkpoint_every=500",
+            "--out", tmp_path / "t", "--resume")
+    assert r.rc == 2 and "checkpoint of another run" in r.err, r
+    assert run(scb, "train", *ck, "--resume").rc == 0
+    r = run(scb, "train", *ck, "--resume")  # a requeued job that had finished: nothing to do
+    assert r.rc == 0 and "already finished" in r.out, r
+    r = run(scb, "train", REFERENCE, "--set", "train.checkpoint_every=5x")
+    assert r.rc == 2 and "train.checkpoint_every" in r.err, r
+
+
+def test_sweep_resumes_runs_in_flight_from_checkpoints(scb, tmp_path):
+    sweep = dict(SWEEP, base=dict(SWEEP["base"], train=dict(SWEEP["base"]["train"], steps=3000)))
+    write_json(tmp_path / "ref.json", sweep)
+    assert run(scb, "sweep", tmp_path / "ref.json", "--out", tmp_path / "ref", "--save-params", "all", "--quiet").rc == 0
+    sweep["base"]["train"]["checkpoint_every"] = 300
+    write_json(tmp_path / "ck.json", sweep)
+    for k in (7, 31):
+        out = tmp_path / f"out{k}"
+        r = run(scb, "sweep", tmp_path / "ck.json", "--out", out, "--save-params", "all", "--quiet",
+                failpoint=f"checkpoint_written@{k}")
+        assert r.rc == -signal.SIGKILL, r
+        assert any((out / "checkpoints").iterdir())
+        r = run(scb, "sweep", tmp_path / "ck.json", "--out", out, "--quiet", "--resume")
+        assert r.rc == 0, r
+        same_sweep(out, tmp_path / "ref", config=False)  # same run ids: checkpoint_every is not in them
+        assert not any((out / "checkpoints").iterdir())
+
+
+def test_checkpoint_curve_script_reads_the_curve_so_far(scb, tmp_path):
+    import subprocess
+    import sys
+    ck = [REFERENCE, *SHORT, "--set", "train.checkpoint_every=500"]
+    assert run(scb, "train", *ck, "--out", tmp_path / "full").rc == 0
+    assert run(scb, "train", *ck, "--out", tmp_path / "t", failpoint="checkpoint_written@3").rc == -signal.SIGKILL
+    script = Path(__file__).resolve().parents[2] / "scripts" / "checkpoint_curve.py"
+    p = subprocess.run([sys.executable, script, tmp_path / "t.checkpoint", "--csv", tmp_path / "c.csv"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and "step=1500" in p.stdout, p
+    got = [l.split(",", 1)[1] for l in (tmp_path / "c.csv").read_text().splitlines()[1:]]
+    full = (tmp_path / "full" / "curves.csv").read_text().splitlines()[1:]
+    assert got == full[: len(got)] and len(got) == 4  # steps 0, 500, 1000, 1500, as the finished run wrote them
