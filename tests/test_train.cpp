@@ -74,6 +74,22 @@ Trained train(const std::vector<scb::Config>& cfgs, const std::vector<std::share
   return t;
 }
 
+// The default thread count (0) may change the threads from step to step (thread_choice.hpp):
+// steps big enough to run in parallel, for long enough that it tries another count, give the
+// bits of one thread.
+TEST(Determinism, DefaultThreadCountGivesTheBitsOfOneThread) {
+  const scb::Config cfg = scbtest::make_config(
+      {{"problem", {{"N", 3}, {"T", 1000}, {"Q", 2}, {"seed", 3}}},
+       {"train", {{"algorithm", "proximal"}, {"steps", 400}, {"batch_size", 96}, {"stage1_steps", 100},
+                  {"lambda", 0.0005}, {"seed", 2}}},
+       {"eval", {{"every", 100}}}});
+  const auto pb = scb::make_problem(cfg);
+  const Trained one = train({cfg, cfg}, {pb, pb}, 1), dflt = train({cfg, cfg}, {pb, pb}, 0);
+  EXPECT_EQ(std::memcmp(one.pack.V.data(), dflt.pack.V.data(), one.pack.V.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(one.pack.A.data(), dflt.pack.A.data(), one.pack.A.size() * sizeof(float)), 0);
+  for (size_t r = 0; r < 2; ++r) expect_same_result(one.results[r], dflt.results[r], "default threads");
+}
+
 TEST(Determinism, ThreadCountAndPackLayoutDoNotChangeResults) {
   for (const char* alg : {"sgd", "proximal", "population"}) {
     SCOPED_TRACE(alg);
