@@ -63,7 +63,13 @@ json machine_json(const BenchPlan& plan) {
 
 json build_json() {
   int git_rc = 0;
-  std::string git = capture("git -C " + shell_quote(std::filesystem::path(__FILE__).parent_path().string()) +
+  // __FILE__ is relative to the build directory where the compiler ran there (Ninja): the
+  // directory the executable is in.
+  std::filesystem::path here = std::filesystem::path(__FILE__).parent_path();
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (here.is_relative() && !ec) here = exe.parent_path() / here;
+  std::string git = capture("git -C " + shell_quote(here.string()) +
                                 " describe --always --dirty 2>/dev/null",
                             git_rc);
   git = git.substr(0, git.find('\n'));
