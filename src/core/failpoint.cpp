@@ -15,9 +15,8 @@ void failpoint(const char* name) {
   const char* spec = std::getenv("SCB_FAILPOINT");
   if (!spec || !*spec) return;
   const std::string s = spec;
-  const size_t at = s.rfind('@');
-  if (s.compare(0, at, name) != 0 || (at == std::string::npos && s.size() != std::strlen(name))) return;
-  if (at != std::string::npos && at != std::strlen(name)) return;
+  const size_t at = s.rfind('@');  // "<name>" or "<name>@<k>"
+  if (s.substr(0, at) != name) return;
   static std::atomic<long> hits{0};
   const long want = at == std::string::npos ? 1 : std::atol(s.c_str() + at + 1);
   if (++hits == want) ::kill(::getpid(), SIGKILL);

@@ -112,17 +112,24 @@ namespace {
 
 std::filesystem::path partial_of(const std::filesystem::path& dir) { return dir.string() + ".partial"; }
 
+// An empty DIR.partial, whatever an earlier kill left there (never a result); "" or the reason it
+// cannot be made.
+std::string make_fresh_partial(const std::filesystem::path& partial) {
+  std::error_code ec;
+  std::filesystem::remove_all(partial, ec);
+  if (!std::filesystem::create_directory(partial, ec) || ec) return ec ? ec.message() : "it exists";
+  return {};
+}
+
 }  // namespace
 
 void prepare_atomic_output_dir(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   prepare_output_dir(dir);
   const fs::path partial = partial_of(dir);
+  if (const std::string why = make_fresh_partial(partial); !why.empty())
+    throw ConfigError(fmt::format("--out {}: cannot create {} ({})", dir.string(), partial.string(), why));
   std::error_code ec;
-  fs::remove_all(partial, ec);  // left by an earlier kill: never a result
-  if (!fs::create_directory(partial, ec) || ec)
-    throw ConfigError(fmt::format("--out {}: cannot create {} ({})", dir.string(), partial.string(),
-                                  ec ? ec.message() : "it exists"));
   if (::access(partial.c_str(), W_OK) != 0)
     throw ConfigError(fmt::format("--out {}: cannot write in {} ({})", dir.string(), partial.string(), std::strerror(errno)));
   fs::remove_all(partial, ec);
@@ -131,10 +138,9 @@ void prepare_atomic_output_dir(const std::filesystem::path& dir) {
 void build_directory_atomically(const std::filesystem::path& dir, const std::function<void(const std::filesystem::path&)>& fill) {
   namespace fs = std::filesystem;
   const fs::path partial = partial_of(dir);
+  if (const std::string why = make_fresh_partial(partial); !why.empty())
+    throw std::runtime_error(fmt::format("cannot create {}: {}", partial.string(), why));
   std::error_code ec;
-  fs::remove_all(partial, ec);  // left by an earlier kill: never a result
-  if (!fs::create_directory(partial, ec) || ec)
-    throw std::runtime_error(fmt::format("cannot create {}: {}", partial.string(), ec ? ec.message() : "it exists"));
   try {
     fill(partial);
     fsync_directory(partial);

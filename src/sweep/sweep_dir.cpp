@@ -282,6 +282,22 @@ void SweepDir::restart_tables_cut_in_header(const std::string& runs_header, cons
   }
 }
 
+namespace {
+
+// A per-run table's text: its header, then the rows of the `done` runs in runs.csv order.
+std::string rows_of_runs(const std::string& header, const std::vector<std::string>& run_ids,
+                         const std::map<std::string, std::vector<std::string>>& rows, const std::set<std::string>& done) {
+  std::string text = header + "\n";
+  for (const std::string& id : run_ids) {
+    auto it = rows.find(id);
+    if (done.count(id) && it != rows.end())
+      for (const std::string& line : it->second) text += line + "\n";
+  }
+  return text;
+}
+
+}  // namespace
+
 // Keeps the rows of the `done` runs only. Rewrites are atomic: an interruption here leaves the old
 // file, and the next resume repeats this.
 void SweepDir::rewrite_damaged_tables(const SweepTables& t, const std::set<std::string>& done, const std::string& runs_header,
@@ -293,24 +309,10 @@ void SweepDir::rewrite_damaged_tables(const SweepTables& t, const std::set<std::
       if (done.count(id)) text += t.run_rows.at(id) + "\n";
     replace_runs_table(text);
   }
-  if (t.curves_partial_line || t.dropped_curve_rows > 0 || t.duplicate_rows > 0 || dropped_runs) {
-    std::string text = curves_header + "\n";
-    for (const std::string& id : t.run_ids) {
-      auto it = t.curve_rows.find(id);
-      if (done.count(id) && it != t.curve_rows.end())
-        for (const std::string& line : it->second) text += line + "\n";
-    }
-    replace_curves_table(text);
-  }
-  if (t.has_milestones && (t.milestones_partial_line || t.dropped_milestone_rows > 0 || t.duplicate_rows > 0 || dropped_runs)) {
-    std::string text = milestones_csv_header() + "\n";
-    for (const std::string& id : t.run_ids) {
-      auto it = t.milestone_rows.find(id);
-      if (done.count(id) && it != t.milestone_rows.end())
-        for (const std::string& line : it->second) text += line + "\n";
-    }
-    replace_table("milestones.csv", text);
-  }
+  if (t.curves_partial_line || t.dropped_curve_rows > 0 || t.duplicate_rows > 0 || dropped_runs)
+    replace_curves_table(rows_of_runs(curves_header, t.run_ids, t.curve_rows, done));
+  if (t.has_milestones && (t.milestones_partial_line || t.dropped_milestone_rows > 0 || t.duplicate_rows > 0 || dropped_runs))
+    replace_table("milestones.csv", rows_of_runs(milestones_csv_header(), t.run_ids, t.milestone_rows, done));
 }
 
 std::set<std::string> recover_sweep_dir(const fs::path& dir, const std::vector<std::string>& axis_names,
@@ -327,9 +329,9 @@ void SweepDir::replace_curves_table(const std::string& text) { replace_table("cu
 void SweepDir::open_tables_for_append() {
   runs_fd_ = ::open((dir_ / "runs.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   curves_fd_ = ::open((dir_ / "curves.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  std::error_code ec;
-  if (fs::exists(dir_ / "milestones.csv", ec)) milestones_fd_ = ::open((dir_ / "milestones.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (runs_fd_ < 0 || curves_fd_ < 0 || (fs::exists(dir_ / "milestones.csv", ec) && milestones_fd_ < 0)) {
+  const bool milestones = file_exists(dir_ / "milestones.csv");
+  if (milestones) milestones_fd_ = ::open((dir_ / "milestones.csv").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (runs_fd_ < 0 || curves_fd_ < 0 || (milestones && milestones_fd_ < 0)) {
     const int saved = errno;
     close_fd(runs_fd_), close_fd(curves_fd_), close_fd(milestones_fd_);
     throw ConfigError(fmt::format("--out {}: cannot open the tables for appending ({})", dir_.string(), std::strerror(saved)));

@@ -3,6 +3,7 @@
 #include "scb/sweep/tables.hpp"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <unordered_set>
 
@@ -49,41 +50,45 @@ void read_run_rows(const std::vector<std::string>& lines, SweepTables& t) {
   }
 }
 
-// curves.csv after its header: rows of complete runs, the first of each (run_id, step).
-void read_curve_rows(const std::vector<std::string>& lines, SweepTables& t) {
-  std::unordered_set<std::string> steps_seen;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const std::string id = first_field(lines[i]);
-    if (!t.run_rows.count(id)) {
-      ++t.dropped_curve_rows;
-      continue;
-    }
-    const size_t c1 = lines[i].find(',');
-    const size_t c2 = lines[i].find(',', c1 + 1);
-    if (!steps_seen.insert(lines[i].substr(0, c2)).second) {  // run_id,step seen before
-      ++t.duplicate_rows;
-      continue;
-    }
-    t.curve_rows[id].push_back(lines[i]);
-  }
-}
-
-// milestones.csv after its header: rows of complete runs, the first of each (run_id, metric, threshold).
-void read_milestone_rows(const std::vector<std::string>& lines, SweepTables& t) {
+// A per-run table after its header (curves.csv, milestones.csv): the rows of runs with a
+// runs.csv row, the first of each key (key_of: the fields that name a row, nullopt for a row
+// too short to have them); rows of other runs count in `dropped`, repeated keys and short rows
+// in duplicate_rows.
+template <typename KeyOf>
+void read_rows_of_runs(const std::vector<std::string>& lines, SweepTables& t, KeyOf key_of, size_t& dropped,
+                       std::map<std::string, std::vector<std::string>>& rows) {
   std::unordered_set<std::string> seen;
   for (size_t i = 1; i < lines.size(); ++i) {
     const std::string id = first_field(lines[i]);
     if (!t.run_rows.count(id)) {
-      ++t.dropped_milestone_rows;
+      ++dropped;
       continue;
     }
-    const std::vector<std::string> f = split_csv_line(lines[i]);
-    if (f.size() < 3 || !seen.insert(f[0] + "," + f[1] + "," + f[2]).second) {
+    const std::optional<std::string> key = key_of(lines[i]);
+    if (!key || !seen.insert(*key).second) {
       ++t.duplicate_rows;
       continue;
     }
-    t.milestone_rows[id].push_back(lines[i]);
+    rows[id].push_back(lines[i]);
   }
+}
+
+// curves.csv: one row per (run_id, step).
+void read_curve_rows(const std::vector<std::string>& lines, SweepTables& t) {
+  auto run_and_step = [](const std::string& line) -> std::optional<std::string> {
+    return line.substr(0, line.find(',', line.find(',') + 1));
+  };
+  read_rows_of_runs(lines, t, run_and_step, t.dropped_curve_rows, t.curve_rows);
+}
+
+// milestones.csv: one row per (run_id, metric, threshold).
+void read_milestone_rows(const std::vector<std::string>& lines, SweepTables& t) {
+  auto run_metric_threshold = [](const std::string& line) -> std::optional<std::string> {
+    const std::vector<std::string> f = split_csv_line(line);
+    if (f.size() < 3) return std::nullopt;
+    return f[0] + "," + f[1] + "," + f[2];
+  };
+  read_rows_of_runs(lines, t, run_metric_threshold, t.dropped_milestone_rows, t.milestone_rows);
 }
 
 }  // namespace
