@@ -63,7 +63,8 @@ std::shared_ptr<const Problem> cached_problem(uint32_t N, uint32_t T) {
 
 // ---------------------------------------------------------------- token drawing (the limit)
 
-// range: N, T, schedule (0 = scalar, 1 = AVX2, 2 = AVX-512; skipped where the CPU lacks it).
+// range: N, T, schedule (0 = scalar, 1 = AVX2 with loads, 2 = AVX-512, 3 = AVX2 with gathers;
+// skipped where the CPU lacks it).
 void BM_DrawTokens(benchmark::State& state) {
   const uint32_t N = uint32_t(state.range(0)), T = uint32_t(state.range(1));
   const auto isa = static_cast<scb::DrawIsa>(state.range(2));
@@ -85,9 +86,9 @@ void BM_DrawTokens(benchmark::State& state) {
     benchmark::DoNotOptimize(sink);
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * T);
-  state.SetLabel(isa == scb::DrawIsa::scalar ? "scalar" : isa == scb::DrawIsa::avx2 ? "avx2" : "avx512");
+  state.SetLabel(scb::draw_isa_name(isa));
 }
-BENCHMARK(BM_DrawTokens)->ArgNames({"N", "T", "isa"})->ArgsProduct({{3, 20, 100, 500}, {1000, 100000}, {0, 1, 2}});
+BENCHMARK(BM_DrawTokens)->ArgNames({"N", "T", "isa"})->ArgsProduct({{3, 20, 100, 500}, {1000, 100000}, {0, 1, 3, 2}});
 
 // B samples of T positions on every thread (omp parallel for over samples, static schedule).
 void BM_DrawTokensOmp(benchmark::State& state) {

@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "cpu_phases.hpp"
+#include "scb/cpu/small_vocab.hpp"
 
 namespace scb::cpu {
 
@@ -30,6 +31,7 @@ inline void prefetch_ahead(const E* p, int lines) {
 void gather_block(const CpuState& st, uint32_t r, uint32_t t0, uint32_t len, double* tile) {
   const RunScratch& s = st.runs[r];
   const uint32_t T = st.pack->T, B = st.pack->batch_size[r];
+  const bool small = small_vocab_kernels(st.pack->N);  // g rows are padded to 16 doubles: readable
   for (uint32_t k : s.touched) std::fill(tile + size_t(k) * kBlock, tile + size_t(k) * kBlock + len, 0.0);
   for (uint32_t b = 0; b < B; ++b) {
     const uint16_t* tok = s.tokens.data() + size_t(b) * T + t0;
@@ -38,7 +40,10 @@ void gather_block(const CpuState& st, uint32_t r, uint32_t t0, uint32_t len, dou
     // B token rows read 128 bytes at a time, T apart: too many streams for the hardware
     // prefetcher at large T (the gather ran at a third of this speed at T = 1e5, B = 64).
     prefetch_ahead(tok, 2);
-    for (uint32_t i = 0; i < len; ++i) row[i] += g[tok[i]];
+    if (small)
+      gather_small_vocab(tok, g, len, row);
+    else
+      for (uint32_t i = 0; i < len; ++i) row[i] += g[tok[i]];
   }
 }
 

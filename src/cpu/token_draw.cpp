@@ -7,6 +7,9 @@
 #include "scb/cpu/token_draw.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
 #include <cstdlib>
 #include <cstring>
 
@@ -60,25 +63,83 @@ __attribute__((target("avx2"))) inline void philox8(uint32_t c0, uint32_t c1, ui
 }
 
 // alias_sample of model.hpp on eight words: idx = hi(u * n), accept idx when lo(u * n) < threshold.
-__attribute__((target("avx2"))) inline __m256i alias8(const uint32_t* threshold, const uint32_t* alias, uint32_t n,
-                                                       __m256i u) {
+// Lookup is how the two tables are read at idx: gathers (any N), or registers (N <= 32).
+template <typename Lookup>
+__attribute__((target("avx2"))) inline __m256i alias8(const Lookup& table, uint32_t n, __m256i u) {
   __m256i idx, frac;
   mulhilo8(u, _mm256_set1_epi32(int(n)), idx, frac);
-  const __m256i thr = _mm256_i32gather_epi32(reinterpret_cast<const int*>(threshold), idx, 4);
-  const __m256i al = _mm256_i32gather_epi32(reinterpret_cast<const int*>(alias), idx, 4);
+  __m256i thr, al;
+  table.read(idx, thr, al);
   const __m256i flip = _mm256_set1_epi32(int(0x80000000u));  // unsigned compare via signed
   const __m256i accept = _mm256_cmpgt_epi32(_mm256_xor_si256(thr, flip), _mm256_xor_si256(frac, flip));
   return _mm256_blendv_epi8(al, idx, accept);
 }
 
-__attribute__((target("avx2"))) void draw_tokens_avx2(const ProblemView& pv, uint64_t seed, uint32_t step,
-                                                       uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out) {
+struct GatherTable {
+  const uint32_t* threshold;
+  const uint32_t* alias;
+  __attribute__((target("avx2"))) void read(__m256i idx, __m256i& thr, __m256i& al) const {
+    thr = _mm256_i32gather_epi32(reinterpret_cast<const int*>(threshold), idx, 4);
+    al = _mm256_i32gather_epi32(reinterpret_cast<const int*>(alias), idx, 4);
+  }
+};
+
+// Eight scalar loads per table: on AMD Zen 1 some 1.25x the gathers' rate, on most Intel cores slower.
+struct LoadTable {
+  const uint32_t* threshold;
+  const uint32_t* alias;
+  __attribute__((target("avx2"))) void read(__m256i idx, __m256i& thr, __m256i& al) const {
+    alignas(32) uint32_t i[8], t[8], a[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(i), idx);
+    for (int l = 0; l < 8; ++l) t[l] = threshold[i[l]], a[l] = alias[i[l]];
+    thr = _mm256_load_si256(reinterpret_cast<const __m256i*>(t));
+    al = _mm256_load_si256(reinterpret_cast<const __m256i*>(a));
+  }
+};
+
+// Tables of up to 8 * Parts entries kept in registers and read with vpermd (idx < n <= 8 Parts):
+// a gather costs some twenty cycles on older cores (AMD Zen 1 above all) where a permute costs
+// one or two, and at small N token drawing is most of a step (N = 3: 1.5x the gathers' rate on
+// Zen 1; four registers, N <= 32, gained nothing there). Bit 3 of idx picks the register
+// (blendv reads the sign bit, so idx is shifted left to put it there).
+template <int Parts>
+struct RegisterTable {
+  __m256i thr[Parts], al[Parts];
+  // Masked loads: the lanes at or past n are 0 and read nothing.
+  __attribute__((target("avx2"))) RegisterTable(const uint32_t* threshold, const uint32_t* alias, uint32_t n) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int p = 0; p < Parts; ++p) {
+      const __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n) - 8 * p), lane);
+      thr[p] = _mm256_maskload_epi32(reinterpret_cast<const int*>(threshold + 8 * p), in);
+      al[p] = _mm256_maskload_epi32(reinterpret_cast<const int*>(alias + 8 * p), in);
+    }
+  }
+  __attribute__((target("avx2"))) static __m256i pick(__m256i lo, __m256i hi, __m256i sel) {
+    return _mm256_castps_si256(
+        _mm256_blendv_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi), _mm256_castsi256_ps(sel)));
+  }
+  __attribute__((target("avx2"))) static __m256i lookup(const __m256i* part, __m256i idx) {
+    static_assert(Parts == 1 || Parts == 2);
+    const __m256i v = _mm256_permutevar8x32_epi32(part[0], idx);
+    if constexpr (Parts == 1) return v;
+    return pick(v, _mm256_permutevar8x32_epi32(part[1], idx), _mm256_slli_epi32(idx, 28));
+  }
+  __attribute__((target("avx2"))) void read(__m256i idx, __m256i& t, __m256i& a) const {
+    t = lookup(thr, idx);
+    a = lookup(al, idx);
+  }
+};
+
+template <typename Lookup>
+__attribute__((target("avx2"))) void draw_tokens_avx2_with(const Lookup& table, const ProblemView& pv,
+                                                            uint64_t seed, uint32_t step, uint32_t sample,
+                                                            uint32_t t0, uint32_t n, uint32_t* out) {
   uint32_t i = 0;
   for (; i + 32 <= n; i += 32) {
     __m256i w[4];
     philox8((t0 + i) / 4, sample, step, kStreamTokens, seed, w);
     __m256i x[4];
-    for (int j = 0; j < 4; ++j) x[j] = alias8(pv.mu_threshold, pv.mu_alias, pv.N, w[j]);
+    for (int j = 0; j < 4; ++j) x[j] = alias8(table, pv.N, w[j]);
     // x[j] lane l is the token at position 4 l + j: a 4 x 4 transpose in each 128-bit half
     // gives blocks (0|4), (1|5), (2|6), (3|7); the half swaps put them in order.
     const __m256i a0 = _mm256_unpacklo_epi32(x[0], x[1]), a1 = _mm256_unpacklo_epi32(x[2], x[3]);
@@ -92,6 +153,32 @@ __attribute__((target("avx2"))) void draw_tokens_avx2(const ProblemView& pv, uin
     _mm256_storeu_si256(dst + 3, _mm256_permute2x128_si256(b2, b3, 0x31));
   }
   if (i < n) draw_tokens_scalar(pv, seed, step, sample, t0 + i, n - i, out + i);
+}
+
+__attribute__((target("avx2"))) void narrow_tokens_avx2(const uint32_t* x, uint32_t n, uint16_t* out) {
+  uint32_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i + 8));
+    // packus works within 128-bit halves: (lo0 hi0 | lo1 hi1), put back in order.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), packed);
+  }
+  for (; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
+}
+
+// Tables of up to 16 entries are read from registers; larger ones with loads or gathers,
+// whichever this CPU does faster (choose_table_reads).
+__attribute__((target("avx2"))) void draw_tokens_avx2(const ProblemView& pv, uint64_t seed, uint32_t step,
+                                                       uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out,
+                                                       bool gather) {
+  if (n < 32) return draw_tokens_scalar(pv, seed, step, sample, t0, n, out);
+  const uint32_t N = pv.N;
+  const uint32_t *thr = pv.mu_threshold, *al = pv.mu_alias;
+  if (N <= 8) return draw_tokens_avx2_with(RegisterTable<1>(thr, al, N), pv, seed, step, sample, t0, n, out);
+  if (N <= 16) return draw_tokens_avx2_with(RegisterTable<2>(thr, al, N), pv, seed, step, sample, t0, n, out);
+  if (gather) return draw_tokens_avx2_with(GatherTable{thr, al}, pv, seed, step, sample, t0, n, out);
+  draw_tokens_avx2_with(LoadTable{thr, al}, pv, seed, step, sample, t0, n, out);
 }
 
 // The same for AVX-512F: 16 blocks, 64 tokens per round. (GCC 12's avx512fintrin.h initialises
@@ -149,21 +236,41 @@ __attribute__((target("avx512f"))) void draw_tokens_avx512(const ProblemView& pv
     _mm512_storeu_si512(out + i + 32, _mm512_shuffle_i32x4(c2, c3, 0x88));
     _mm512_storeu_si512(out + i + 48, _mm512_shuffle_i32x4(c2, c3, 0xDD));
   }
-  if (i < n) draw_tokens_avx2(pv, seed, step, sample, t0 + i, n - i, out + i);
+  if (i < n) draw_tokens_avx2(pv, seed, step, sample, t0 + i, n - i, out + i, true);
 }
 #pragma GCC diagnostic pop
 
+// Loads or gathers for AVX2 tables over 16 entries: the faster of the two on this CPU, timed once
+// on 8 x 2,048 tokens each (under a millisecond; both give the same tokens).
+DrawIsa choose_table_reads() {
+  constexpr uint32_t N = 100, n = 2048;
+  std::vector<uint32_t> threshold(N, 0x80000000u), alias(N), out(n);
+  for (uint32_t i = 0; i < N; ++i) alias[i] = (i * 7) % N;
+  ProblemView pv;
+  pv.N = N;
+  pv.T = n;
+  pv.mu_threshold = threshold.data();
+  pv.mu_alias = alias.data();
+  double best[2] = {1e9, 1e9};
+  for (int trial = 0; trial < 8; ++trial)
+    for (int gather = 0; gather < 2; ++gather) {
+      const auto t0 = std::chrono::steady_clock::now();
+      draw_tokens_avx2(pv, 1, 0, uint32_t(trial), 0, n, out.data(), gather != 0);
+      best[gather] = std::min(best[gather], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  return best[1] < best[0] ? DrawIsa::avx2_gather : DrawIsa::avx2;
+}
+
 DrawIsa detect_isa() {
-  DrawIsa cap = DrawIsa::avx512;
-  if (const char* env = std::getenv("SCB_SIMD")) {
-    if (std::strcmp(env, "off") == 0 || std::strcmp(env, "0") == 0 || std::strcmp(env, "scalar") == 0)
-      cap = DrawIsa::scalar;
-    else if (std::strcmp(env, "avx2") == 0)
-      cap = DrawIsa::avx2;
-  }
-  if (cap == DrawIsa::avx512 && draw_isa_supported(DrawIsa::avx512)) return DrawIsa::avx512;
-  if (cap >= DrawIsa::avx2 && draw_isa_supported(DrawIsa::avx2)) return DrawIsa::avx2;
-  return DrawIsa::scalar;
+  const char* env = std::getenv("SCB_SIMD");
+  const std::string cap = env ? env : "";
+  if (cap == "off" || cap == "0" || cap == "scalar") return DrawIsa::scalar;
+  if (cap.empty() || cap == "avx512")
+    if (draw_isa_supported(DrawIsa::avx512)) return DrawIsa::avx512;
+  if (!draw_isa_supported(DrawIsa::avx2)) return DrawIsa::scalar;
+  if (cap == "avx2-gather") return DrawIsa::avx2_gather;
+  if (cap == "avx2-loads") return DrawIsa::avx2;
+  return choose_table_reads();
 }
 
 }  // namespace
@@ -171,7 +278,8 @@ DrawIsa detect_isa() {
 bool draw_isa_supported(DrawIsa isa) {
   switch (isa) {
     case DrawIsa::avx512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
-    case DrawIsa::avx2: return __builtin_cpu_supports("avx2");
+    case DrawIsa::avx2:
+    case DrawIsa::avx2_gather: return __builtin_cpu_supports("avx2");
     default: return true;
   }
 }
@@ -180,7 +288,8 @@ void draw_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_
                       uint32_t t0, uint32_t n, uint32_t* out) {
   switch (isa) {
     case DrawIsa::avx512: draw_tokens_avx512(pv, seed, step, sample, t0, n, out); break;
-    case DrawIsa::avx2: draw_tokens_avx2(pv, seed, step, sample, t0, n, out); break;
+    case DrawIsa::avx2: draw_tokens_avx2(pv, seed, step, sample, t0, n, out, false); break;
+    case DrawIsa::avx2_gather: draw_tokens_avx2(pv, seed, step, sample, t0, n, out, true); break;
     default: draw_tokens_scalar(pv, seed, step, sample, t0, n, out); break;
   }
 }
@@ -200,6 +309,13 @@ DrawIsa detect_isa() { return DrawIsa::scalar; }
 
 #endif
 
+void narrow_tokens(const uint32_t* x, uint32_t n, uint16_t* out) {
+#if defined(SCB_TOKEN_DRAW_X86)
+  if (token_draw_isa_used() != DrawIsa::scalar) return narrow_tokens_avx2(x, n, out);
+#endif
+  for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
+}
+
 DrawIsa token_draw_isa_used() {
   static const DrawIsa isa = detect_isa();
   return isa;
@@ -210,12 +326,15 @@ void draw_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t s
   draw_tokens_with(token_draw_isa_used(), pv, seed, step, sample, t0, n, out);
 }
 
-const char* token_draw_isa() {
-  switch (token_draw_isa_used()) {
+const char* draw_isa_name(DrawIsa isa) {
+  switch (isa) {
     case DrawIsa::avx512: return "avx512";
     case DrawIsa::avx2: return "avx2";
+    case DrawIsa::avx2_gather: return "avx2-gather";
     default: return "scalar";
   }
 }
+
+const char* token_draw_isa() { return draw_isa_name(token_draw_isa_used()); }
 
 }  // namespace scb

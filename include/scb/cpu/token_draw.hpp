@@ -2,8 +2,8 @@
 // Drawing a run of one sample's tokens on the CPU, as fast as the machine allows. The tokens are
 // those of draw_token_block (model.hpp), bit for bit: the same Philox words, the same alias
 // lookup. Only the schedule differs: with AVX2 or AVX-512 (chosen at run time) 8 or 16 Philox
-// blocks run in the lanes of one register and the alias table is read with gathers, 32 or 64
-// tokens per round, 3x or more the scalar rate. Drawing tokens is most of a step at small N,
+// blocks run in the lanes of one register and the alias table is read with permutes, loads or
+// gathers, 32 or 64 tokens per round, 3x or more the scalar rate. Drawing tokens is most of a step at small N,
 // so this sets the engine's speed limit there (`scb bench` reports it as "limit").
 #include <cstdint>
 
@@ -19,13 +19,20 @@ constexpr uint32_t kTokenChunk = 256;
 void draw_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
                  uint32_t n, uint32_t* out);
 
+// out[i] = x[i] for i < n, tokens below 65,536 (the engine keeps them as uint16; AVX2 where available).
+void narrow_tokens(const uint32_t* x, uint32_t n, uint16_t* out);
+
 // The schedules. Each gives the same tokens; draw_tokens picks the widest the CPU supports,
-// capped by SCB_SIMD in the environment (read once: off, avx2 or avx512).
-enum class DrawIsa { scalar, avx2, avx512 };
+// capped by SCB_SIMD in the environment (read once: off, avx2 or avx512; avx2-loads and
+// avx2-gather fix how AVX2 reads tables over 16 entries, which is otherwise timed once).
+//   avx2, avx2_gather: tables of up to 16 entries in registers, larger ones by scalar loads
+//   (avx2) or gathers (avx2_gather)
+enum class DrawIsa { scalar, avx2, avx512, avx2_gather };
 bool draw_isa_supported(DrawIsa isa);
 void draw_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
                       uint32_t t0, uint32_t n, uint32_t* out);
 DrawIsa token_draw_isa_used();
-const char* token_draw_isa();  // name of the schedule draw_tokens uses: "avx512", "avx2" or "scalar"
+const char* draw_isa_name(DrawIsa isa);  // "avx512", "avx2", "avx2-gather" or "scalar"
+const char* token_draw_isa();            // name of the schedule draw_tokens uses
 
 }  // namespace scb

@@ -1,0 +1,29 @@
+#pragma once
+// The two per-token loops of a sampled step, vectorised across positions for vocabularies of up
+// to kSmallVocabMaxN tokens (the reference problem has N = 3), where the scalar loops spend
+// several instructions per token on a handful of distinct addresses:
+//   scatter: h_j = sum_t [x_t = j] a_t, kept as four partial sums (position mod 4) per token;
+//   gather:  row_t += g[x_t] over one sample's block of positions.
+// Each lane does exactly the additions the scalar loop does, in the same order: a position whose
+// token is not j adds +0.0 to h_j's partial sum, which cannot change it (a partial sum that
+// starts at +0.0 is never -0.0 under round-to-nearest). So the results are the same bits, and
+// tests/test_small_vocab.cpp checks them against the scalar loops.
+#include <cstdint>
+
+namespace scb {
+
+constexpr uint32_t kSmallVocabMaxN = 4;
+
+// Whether the vectorised loops run here (AVX2 and not SCB_SIMD=off, N <= kSmallVocabMaxN);
+// otherwise the callers use their scalar loops.
+bool small_vocab_kernels(uint32_t N);
+
+// part[4 * j + m] += sum of (double)(a[i] * scale) over i in [0, n) with i % 4 == m and x[i] == j,
+// in increasing i, and count[4 * j + m] likewise counts them. 4-aligned chunks keep m = t % 4.
+void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
+                         uint64_t* count);
+
+// row[i] += g[tok[i]] for i in [0, len); g must hold kSmallVocabMaxN readable doubles.
+void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row);
+
+}  // namespace scb

@@ -1,0 +1,112 @@
+// The AVX2 loops of small_vocab.hpp. Four positions per iteration, one double lane each: the
+// scatter compares the four tokens with every j < N (the accumulators stay in registers: N is a
+// template parameter), the gather reads g from one register with a permute. Scalar loops finish
+// lengths that are not multiples of four, with the same lane (i % 4) the vector loop would use.
+#include "scb/cpu/small_vocab.hpp"
+
+#include "scb/cpu/token_draw.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SCB_SMALL_VOCAB_X86 1
+#endif
+
+namespace scb {
+
+namespace {
+
+// The scalar loops (what the vector lanes reproduce); they also finish the vector loops.
+void scatter_scalar(const uint32_t* x, const float* a, float scale, uint32_t i, uint32_t n, double* part,
+                    uint64_t* count) {
+  for (; i < n; ++i) {
+    part[4 * x[i] + (i & 3u)] += static_cast<double>(a[i] * scale);
+    ++count[4 * x[i] + (i & 3u)];
+  }
+}
+
+void gather_scalar(const uint16_t* tok, const double* g, uint32_t i, uint32_t len, double* row) {
+  for (; i < len; ++i) row[i] += g[tok[i]];
+}
+
+}  // namespace
+
+#if defined(SCB_SMALL_VOCAB_X86)
+namespace {
+
+template <uint32_t N>
+__attribute__((target("avx2"))) void scatter_n(const uint32_t* x, const float* a, float scale, uint32_t n,
+                                               double* part, uint64_t* count) {
+  __m256d acc[N];
+  __m256i cnt[N];
+  for (uint32_t j = 0; j < N; ++j) {
+    acc[j] = _mm256_loadu_pd(part + 4 * j);
+    cnt[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(count + 4 * j));
+  }
+  const __m128 s = _mm_set1_ps(scale);
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256d v = _mm256_cvtps_pd(_mm_mul_ps(_mm_loadu_ps(a + i), s));
+    const __m256i xt = _mm256_cvtepu32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    for (uint32_t j = 0; j < N; ++j) {
+      const __m256i hit = _mm256_cmpeq_epi64(xt, _mm256_set1_epi64x(j));
+      acc[j] = _mm256_add_pd(acc[j], _mm256_and_pd(_mm256_castsi256_pd(hit), v));
+      cnt[j] = _mm256_sub_epi64(cnt[j], hit);
+    }
+  }
+  for (uint32_t j = 0; j < N; ++j) {
+    _mm256_storeu_pd(part + 4 * j, acc[j]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(count + 4 * j), cnt[j]);
+  }
+  scatter_scalar(x, a, scale, i, n, part, count);
+}
+
+__attribute__((target("avx2"))) void gather_avx2(const uint16_t* tok, const double* g, uint32_t len, double* row) {
+  const __m256 table = _mm256_castpd_ps(_mm256_loadu_pd(g));
+  const __m256i one = _mm256_set1_epi64x(1);
+  uint32_t i = 0;
+  for (; i + 4 <= len; i += 4) {
+    // Token x reads the two 32-bit halves 2x and 2x + 1 of the table.
+    const __m256i x2 = _mm256_slli_epi64(_mm256_cvtepu16_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tok + i))), 1);
+    const __m256i idx = _mm256_or_si256(x2, _mm256_slli_epi64(_mm256_add_epi64(x2, one), 32));
+    const __m256d gi = _mm256_castps_pd(_mm256_permutevar8x32_ps(table, idx));
+    _mm256_storeu_pd(row + i, _mm256_add_pd(_mm256_loadu_pd(row + i), gi));
+  }
+  gather_scalar(tok, g, i, len, row);
+}
+
+}  // namespace
+
+// With the token drawing's instruction set: SCB_SIMD=off turns these off too (golden.byte_identical_scalar).
+bool small_vocab_kernels(uint32_t N) {
+  static const bool avx2 = token_draw_isa_used() != DrawIsa::scalar;
+  return avx2 && N >= 1 && N <= kSmallVocabMaxN;
+}
+
+void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
+                         uint64_t* count) {
+  switch (N) {
+    case 1: return scatter_n<1>(x, a, scale, n, part, count);
+    case 2: return scatter_n<2>(x, a, scale, n, part, count);
+    case 3: return scatter_n<3>(x, a, scale, n, part, count);
+    default: return scatter_n<4>(x, a, scale, n, part, count);
+  }
+}
+
+void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row) {
+  gather_avx2(tok, g, len, row);
+}
+
+#else
+
+bool small_vocab_kernels(uint32_t) { return false; }
+void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t, double* part,
+                         uint64_t* count) {
+  scatter_scalar(x, a, scale, 0, n, part, count);
+}
+void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row) {
+  gather_scalar(tok, g, 0, len, row);
+}
+
+#endif
+
+}  // namespace scb
