@@ -149,6 +149,26 @@ TEST(ShrinkColumn, DispatchedCloneEqualsPlainLoop) {
     }
 }
 
+// tile_sum (AVX2 where available) gives tile_sum_scalar's bits and range verdict for every
+// length up to a tile, with infinities, NaN and entries just past the limit anywhere in it.
+TEST(TileSum, VectorEqualsScalarBitForBit) {
+  std::vector<float> a(scb::kTileLength);
+  for (uint32_t t = 0; t < a.size(); ++t) a[t] = float(scbtest::test_uniform(9, t) - 0.4) * (t % 5 == 0 ? 1e20f : 1e-3f);
+  for (float special : {0.0f, INFINITY, -INFINITY, NAN, 0.50001f})
+    for (uint32_t at : {0u, 7u, 8u, 63u})
+      for (uint32_t len = 1; len <= scb::kTileLength; ++len) {
+        std::vector<float> v = a;
+        if (special != 0.0f) v[at] = special;
+        bool got_bad = false, want_bad = false;
+        const double got = scb::tile_sum(v.data(), len, 0.5f, got_bad);
+        const double want = scb::tile_sum_scalar(v.data(), len, 0.5f, want_bad);
+        uint64_t gb, wb;
+        std::memcpy(&gb, &got, 8), std::memcpy(&wb, &want, 8);
+        ASSERT_EQ(gb, wb) << "len " << len << " special " << special << " at " << at;
+        ASSERT_EQ(got_bad, want_bad) << "len " << len << " special " << special << " at " << at;
+      }
+}
+
 // Skipping all-zero tiles is exact: with the flags shrink_column leaves such tiles alone and
 // gives the same bits, sums and flags as the full pass; a non-zero tile is never skipped unless
 // flagged, and a pending scale of inf or a non-zero mean turns skipping off.

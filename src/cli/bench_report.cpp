@@ -155,8 +155,8 @@ void BenchReport::print_table_head() const {
   if (args_.quiet) return;
   std::printf("scb bench: device %s, %d threads, load %.2f; stage %s; limit = Philox+alias token drawing alone\n",
               device_name(plan_.device), plan_.all_threads, load_average()[0], args_.stage.c_str());
-  std::printf("%5s %7s %4s %5s %3s | %9s %9s %9s | %9s %9s %6s %6s |%s\n", "N", "T", "B", "pack", "thr", "step",
-              "tok/s", "steps/s", "lim1/s", "limAll/s", "%lim1", "%limA",
+  std::printf("%5s %7s %4s %5s %3s | %9s %9s %9s | %9s %9s %6s %6s |%s%s\n", "N", "T", "B", "pack", "thr", "step",
+              "tok/s", "steps/s", "lim1/s", "limAll/s", "%lim1", "%limA", args_.memory_pass ? "      pass step/pass |" : "",
               peer_columns_ ? "    peer/s eng/peer |  load" : "  load");
   std::fflush(stdout);
 }
@@ -223,6 +223,11 @@ void BenchReport::engine_figures(const BenchCase& c, const EngineFigures& fig, j
                   {"samples_all_threads", fig.limit.all_threads},
                   {"tokens_per_cpu_s_1thread", median(fig.limit.one_thread_cpu)},
                   {"device", "cpu"}};
+  if (fig.memory_pass_s > 0)
+    rec["memory_pass"] = {{"seconds", fig.memory_pass_s},
+                          {"bytes_read_and_written", double(c.R * c.N * c.T) * sizeof(float)},
+                          {"threads", plan_.all_threads},
+                          {"step_over_pass", fig.step_s / fig.memory_pass_s}};
   rec["fraction_of_limit_1thread"] = fig.tokens_per_s / fig.limit_1thread;
   rec["fraction_of_limit_all_threads"] = fig.tokens_per_s / fig.limit_all;
   // CPU-time figures: steady under load; meaningful for single-threaded runs.
@@ -238,10 +243,13 @@ void BenchReport::measured(const BenchCase& c, json rec, const EngineFigures& fi
   rec["load_average"] = {load_start[0], load_end[0]};
   add(std::move(rec));
   if (args_.quiet) return;
-  std::printf("%s %7.3fms %9s %9.1f | %9s %9s %5.1f%% %5.1f%% |%s %5.2f\n", case_columns(c).c_str(), fig.step_s * 1e3,
+  const std::string pass_cols =
+      args_.memory_pass ? fmt::format(" {:7.3f}ms {:8.2f}x |", fig.memory_pass_s * 1e3, fig.step_s / fig.memory_pass_s)
+                        : "";
+  std::printf("%s %7.3fms %9s %9.1f | %9s %9s %5.1f%% %5.1f%% |%s%s %5.2f\n", case_columns(c).c_str(), fig.step_s * 1e3,
               rate(fig.tokens_per_s).c_str(), 1.0 / fig.step_s, rate(fig.limit_1thread).c_str(),
               rate(fig.limit_all).c_str(), 100 * fig.tokens_per_s / fig.limit_1thread,
-              100 * fig.tokens_per_s / fig.limit_all, peer_cols.c_str(), load_end[0]);
+              100 * fig.tokens_per_s / fig.limit_all, pass_cols.c_str(), peer_cols.c_str(), load_end[0]);
   std::fflush(stdout);
 }
 

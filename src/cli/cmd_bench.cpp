@@ -6,7 +6,7 @@
 // after the engine and prints engine/peer. Results go to stdout as a table and to --json.
 // `--sweeps` adds whole sweeps beside the peer's sweep mode (bench_sweep.cpp), `--contention` the
 // default thread count against one thread beside a busy process (bench_contention.cpp); `--no-grid`
-// leaves out the grid. This file is the command and the order of its steps; each step is a
+// leaves out the grid, `--memory-pass` sets each step beside one pass over A's bytes (bench_limit.cpp). This file is the command and the order of its steps; each step is a
 // bench_*.cpp file (include/scb/cli/bench.hpp lists them).
 #include <cstdio>
 #include <memory>
@@ -70,9 +70,10 @@ class CaseRunner {
       report_.failed(c, std::move(rec), e.what());
       return false;
     }
-    const EngineFigures fig = engine.time(c, args_, *problem, meter_, std::move(limit));
-    report_.engine_figures(c, fig, rec);
+    EngineFigures fig = engine.time(c, args_, *problem, meter_, std::move(limit));
     engine.release();
+    if (args_.memory_pass) fig.memory_pass_s = memory_pass_seconds(c.R * c.N * c.T, plan_.all_threads, args_.reps);
+    report_.engine_figures(c, fig, rec);
     const std::string peer_cols = add_peer_figures(args_, peer_, c, fig, plan_.memory_cap, rec);
     report_.measured(c, std::move(rec), fig, peer_cols, load_start);
     return true;
@@ -153,6 +154,9 @@ void add_bench_command(CLI::App& app, int& status) {
   cmd->add_flag("--contention", args->contention,
                 "Also time the default thread count against one thread, idle and beside a busy process the bench "
                 "starts on one core (a single run N=3 T=1e4 B=128 and 1,000 runs N=3 T=100 B=64)");
+  cmd->add_flag("--memory-pass", args->memory_pass,
+                "Also time one read+write pass over the bytes of each case's A on all cores (a[i] *= c, like "
+                "STREAM's scale) and report the step time over it");
   cmd->callback([args, &status] { status = run_bench(*args); });
 }
 

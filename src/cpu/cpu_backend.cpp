@@ -76,6 +76,7 @@ class CpuBackend final : public Backend {
     st_.row = (pack.N + 15) / 16 * 16;
     st_.runs.assign(pack.size(), RunScratch{});
     sample_items_.clear();
+    dv_items_.clear();
     block_items_.clear();
     column_items_.clear();
     for (size_t r = 0; r < pack.size(); ++r) {
@@ -99,6 +100,7 @@ class CpuBackend final : public Backend {
     const bool parallel = work >= kMinParallelWork && threads_ > 1;
     const int threads = !parallel ? 1 : adaptive_ ? choice_.threads() : threads_;
     auto forward = [&](size_t i, int) { if_active(sample_items_[i], [&](Item it) { cpu::forward(st_, it.run, it.index); }); };
+    auto dv_rows = [&](size_t i, int) { if_active(dv_items_[i], [&](Item it) { cpu::sum_dv_rows(st_, it.run, it.index); }); };
     auto sampled_v = [&](size_t r, int) { if (p.active(r)) cpu::reduce_and_update_v(st_, r); };
     auto population_v = [&](size_t r, int) { if (p.active(r)) cpu::population_v_update(st_, r); };
     auto noise_blocks = [&](size_t i, int) {
@@ -117,10 +119,11 @@ class CpuBackend final : public Backend {
     };
     auto finish = [&](size_t r, int) { if (p.active(r)) cpu::finish_step(st_, r); };
     const size_t runs = p.size(), a_items = block_items_.size() + column_items_.size();
-    StepPool::Phase phases[5];
+    StepPool::Phase phases[6];
     int n = 0;
     if (st_.sampled()) {
       phases[n++] = StepPool::phase(sample_items_.size(), chunk(sample_items_.size(), 4, threads), forward);
+      phases[n++] = StepPool::phase(dv_items_.size(), chunk(dv_items_.size(), 1, threads), dv_rows);
       phases[n++] = StepPool::phase(runs, chunk(runs, 1, threads), sampled_v);
     } else {
       phases[n++] = StepPool::phase(runs, chunk(runs, 1, threads), population_v);
@@ -188,6 +191,7 @@ class CpuBackend final : public Backend {
     s.m.resize(B);
     s.hg.resize(B);
     for (uint32_t b = 0; b < B; ++b) sample_items_.push_back({uint32_t(r), b});
+    for (uint32_t blk = 0; blk * cpu::kDvRows < N; ++blk) dv_items_.push_back({uint32_t(r), blk});
     for (uint32_t k = 0; k < N; ++k) column_items_.push_back({uint32_t(r), k});
   }
 
@@ -235,7 +239,7 @@ class CpuBackend final : public Backend {
   cpu::ThreadChoice choice_;
   bool any_noisy_ = false;
   CpuState st_;
-  std::vector<Item> sample_items_, block_items_, column_items_;
+  std::vector<Item> sample_items_, dv_items_, block_items_, column_items_;
 };
 
 }  // namespace

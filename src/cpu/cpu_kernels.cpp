@@ -7,7 +7,54 @@
 #include <algorithm>
 #include <cmath>
 
+#include "scb/cpu/token_draw.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SCB_TILE_SUM_X86 1
+#endif
+
 namespace scb {
+
+#if defined(SCB_TILE_SUM_X86)
+namespace {
+
+__attribute__((target("avx2"))) double tile_sum_avx2(const float* a, uint32_t len, float limit, bool& bad) {
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();  // partial sums 0-3 and 4-7
+  __m256 out = _mm256_setzero_ps();
+  const __m256 lim = _mm256_set1_ps(limit);
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  uint32_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const __m256 v = _mm256_loadu_ps(a + i);
+    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    out = _mm256_or_ps(out, _mm256_cmp_ps(_mm256_and_ps(v, magnitude), lim, _CMP_NLE_UQ));  // !(|v| <= limit)
+  }
+  alignas(32) double part[8];
+  _mm256_store_pd(part, lo);
+  _mm256_store_pd(part + 4, hi);
+  bool tail_out = false;
+  for (uint32_t l = 0; i + l < len; ++l) {
+    part[l] += static_cast<double>(a[i + l]);
+    tail_out |= !(std::fabs(a[i + l]) <= limit);
+  }
+  bad |= tail_out || _mm256_movemask_ps(out) != 0;
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+}  // namespace
+
+double tile_sum(const float* a, uint32_t len, float limit, bool& bad) {
+  static const bool avx2 = token_draw_isa_used() != DrawIsa::scalar;
+  return avx2 ? tile_sum_avx2(a, len, limit, bad) : tile_sum_scalar(a, len, limit, bad);
+}
+
+#else
+
+double tile_sum(const float* a, uint32_t len, float limit, bool& bad) { return tile_sum_scalar(a, len, limit, bad); }
+
+#endif
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) bool shrink_column(float* a, uint32_t T, float c,
                                                                                  const AUpdateRule& rule, float limit,

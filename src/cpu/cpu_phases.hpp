@@ -5,8 +5,9 @@
 // end-of-step decisions in scb/core/step_rules.hpp (shared with the CUDA kernels).
 //   phase_forward.cpp   1. per (run, sample): tokens, h = X a^(k), counts, r = V h - e_{x_o},
 //                          g = V^T r; the tokens are kept compactly (uint16) for phase 3
-//   phase_v_update.cpp  2. per run: dV (R H^T / B in sample order, or the population terms and
-//                          their noise), the projection means per column, the V update
+//   phase_v_update.cpp  2. per (run, block of rows): dV = R H^T in sample order; per run: the
+//                          projection means per column and the V update (population: the exact
+//                          terms and their noise)
 //   phase_a_update.cpp  3. per (run, block of positions): gather the A-gradient, fused update;
 //                          per (run, untouched column): the streamed shrink pass
 //   step_finish.cpp     4. per run: renormalisation, divergence, counters
@@ -26,6 +27,7 @@ namespace scb::cpu {
 // From this N on the residual reads a transposed copy of V (vectorised; the same bits).
 constexpr uint32_t kVtMinN = 32;
 constexpr uint32_t kBlock = kTileLength;  // positions per phase-3 tile: N x 64 doubles stay in cache
+constexpr uint32_t kDvRows = 32;          // rows of dV per phase-2 work item (sampled algorithms)
 
 struct RunScratch {
   std::vector<uint16_t> tokens;   // B x T
@@ -87,7 +89,8 @@ void transpose_v(CpuState& st, size_t r);
 
 // 1. phase_forward.cpp
 void forward(CpuState& st, uint32_t r, uint32_t b);
-// 2. phase_v_update.cpp
+// 2. phase_v_update.cpp (sum_dv_rows of every block of a run before its reduce_and_update_v)
+void sum_dv_rows(CpuState& st, uint32_t r, uint32_t blk);
 void reduce_and_update_v(CpuState& st, size_t r);
 void population_v_update(CpuState& st, size_t r);
 void sum_noise_block(CpuState& st, uint32_t r, uint32_t blk);

@@ -1,4 +1,4 @@
-// Phase 2 of a CPU step, one run at a time: the V gradient and the projection means per column,
+// Phase 2 of a CPU step: the V gradient by blocks of rows (sum_dv_rows), then one run at a time the projection means per column,
 // then the V update with its range check (acted on in step_finish.cpp, so every cause of
 // divergence is recorded alike). Sampled algorithms reduce the samples of phase 1 in sample
 // order; population mode forms the exact gradient terms, adds the regenerated Gaussian noise,
@@ -28,29 +28,30 @@ void apply_v_update(CpuState& st, size_t r, double scale) {
   if (!s.VT.empty()) transpose_v(st, r);
 }
 
-// dV = R H^T (unscaled) in sample order.
-void sum_dv(CpuState& st, size_t r) {
+}  // namespace
+
+// Rows [blk * kDvRows, ...) of dV = R H^T (unscaled), each entry in sample order: a block of
+// rows is a work item, so one large run's dV (N = 500, B = 64: 16 M products) is not one thread's.
+void sum_dv_rows(CpuState& st, uint32_t r, uint32_t blk) {
   RunScratch& s = st.runs[r];
   const uint32_t N = st.pack->N, B = st.pack->batch_size[r];
-  std::fill(s.dV.begin(), s.dV.end(), 0.0);
+  const uint32_t i0 = blk * kDvRows, i1 = std::min(N, i0 + kDvRows);
   double* dV = s.dV.data();
+  std::fill(dV + size_t(i0) * N, dV + size_t(i1) * N, 0.0);
   for (uint32_t b = 0; b < B; ++b) {
     const double* rr = s.r.data() + size_t(b) * st.row;
     const double* h = s.h.data() + size_t(b) * st.row;
-    for (uint32_t i = 0; i < N; ++i) {
+    for (uint32_t i = i0; i < i1; ++i) {
       const double ri = rr[i];  // a local: dV and rr are both double*, so rr[i] could alias
       for (uint32_t j = 0; j < N; ++j) dV[size_t(i) * N + j] += ri * h[j];
     }
   }
 }
 
-}  // namespace
-
 void reduce_and_update_v(CpuState& st, size_t r) {
   RunPack& p = *st.pack;
   RunScratch& s = st.runs[r];
   const uint32_t N = p.N, B = p.batch_size[r];
-  sum_dv(st, r);
   // Scratch of the run, not allocated here: a step allocates nothing.
   std::vector<double>& mean = s.mean_sum;
   std::vector<uint8_t>& hit = s.is_touched;

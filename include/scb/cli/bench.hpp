@@ -47,6 +47,7 @@ struct BenchArgs {
   std::vector<std::string> sweep_N{"3", "20"};
   std::vector<std::string> sweep_T{"100", "1000"};
   bool contention = false;                         // --contention: default vs one thread beside a busy process
+  bool memory_pass = false;                        // --memory-pass: each step beside one pass over A's bytes
 };
 
 // ---- bench_plan.cpp: the options checked and resolved, the grid of cases ----
@@ -105,6 +106,12 @@ class LimitMeter {
 // Records the predicted step time in `rec`; the reason the case would be too slow, or "".
 std::string predicted_skip(const BenchCase& c, const BenchArgs& args, const LimitSamples& limit, json& rec);
 
+// Median wall seconds of `reps` read+write passes (a[i] = a[i] * c) over `floats` floats on
+// `threads` threads, each its own contiguous share: the memory traffic of one pass over A, the
+// floor of a proximal step at large N (STREAM's "scale" on the same bytes; first-touched by the
+// threads that stream it).
+double memory_pass_seconds(uint64_t floats, int threads, int reps);
+
 // ---- bench_engine.cpp: timing one case on a backend ----
 
 struct EngineFigures {
@@ -118,6 +125,7 @@ struct EngineFigures {
   // Medians and rates derived from the above by summarise().
   double tokens = 0;  // sample-tokens per step
   double step_s = 0, tokens_per_s = 0, tokens_per_cpu_s = 0, limit_1thread = 0, limit_all = 0;
+  double memory_pass_s = 0;  // --memory-pass: one pass over the pack's A on all cores (0: not measured)
   void summarise(const BenchCase& c);
 };
 

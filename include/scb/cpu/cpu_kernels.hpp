@@ -16,9 +16,11 @@ constexpr uint32_t kTileLength = 64;
 
 // Sum of a tile's entries in double, in a fixed order: eight interleaved partial sums (entry i
 // goes to sum i % 8), combined pairwise. One running sum would chain every addition on the
-// previous one and keep the loop scalar. Sets `bad` when an entry is not within
-// [-limit, limit] (NaN included).
-inline double tile_sum(const float* a, uint32_t len, float limit, bool& bad) {
+// previous one. Sets `bad` when an entry is not within [-limit, limit] (NaN included).
+// tile_sum_scalar is the definition; tile_sum runs the same additions in two AVX2 registers
+// (lanes 0-3 and 4-7 are the partial sums) where the CPU has AVX2 and SCB_SIMD is not off:
+// compilers leave the scalar loop scalar, and it was a third of the pass over A.
+inline double tile_sum_scalar(const float* a, uint32_t len, float limit, bool& bad) {
   double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   uint32_t i = 0;
   for (; i + 8 <= len; i += 8)
@@ -29,6 +31,7 @@ inline double tile_sum(const float* a, uint32_t len, float limit, bool& bad) {
   bad |= out != 0;
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
+double tile_sum(const float* a, uint32_t len, float limit, bool& bad);
 
 // Whether every entry of a tile is +0.0f (bit pattern 0).
 inline bool tile_is_zero(const float* a, uint32_t len) {
