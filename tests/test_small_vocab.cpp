@@ -56,6 +56,18 @@ TEST(SmallVocab, ScatterEqualsScalarPartialSums) {
           ASSERT_EQ(bits(got[e]), bits(want[e])) << "N=" << N << " n=" << n << " entry " << e;
           ASSERT_EQ(got_c[e], want_c[e]) << "N=" << N << " n=" << n << " entry " << e;
         }
+        // fresh: as if part and count had been zeroed, whatever they hold.
+        std::vector<double> fresh_want(4 * N, 0.0), fresh_got(4 * N, 7.5);
+        std::vector<uint64_t> fresh_want_c(4 * N, 0), fresh_got_c(4 * N, 9);
+        for (uint32_t i = 0; i < n; ++i) {
+          fresh_want[4 * x[i] + (i & 3u)] += static_cast<double>(a[i] * scale);
+          ++fresh_want_c[4 * x[i] + (i & 3u)];
+        }
+        scb::scatter_small_vocab(x.data(), a.data(), scale, n, N, fresh_got.data(), fresh_got_c.data(), true);
+        for (uint32_t e = 0; e < 4 * N; ++e) {
+          ASSERT_EQ(bits(fresh_got[e]), bits(fresh_want[e])) << "fresh N=" << N << " n=" << n << " entry " << e;
+          ASSERT_EQ(fresh_got_c[e], fresh_want_c[e]) << "fresh N=" << N << " n=" << n << " entry " << e;
+        }
       }
     }
   }

@@ -4,6 +4,8 @@
 // lengths that are not multiples of four, with the same lane (i % 4) the vector loop would use.
 #include "scb/cpu/small_vocab.hpp"
 
+#include <algorithm>
+
 #include "scb/cpu/token_draw.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -35,12 +37,12 @@ namespace {
 
 template <uint32_t N>
 __attribute__((target("avx2"))) void scatter_n(const uint32_t* x, const float* a, float scale, uint32_t n,
-                                               double* part, uint64_t* count) {
+                                               double* part, uint64_t* count, bool fresh) {
   __m256d acc[N];
   __m256i cnt[N];
   for (uint32_t j = 0; j < N; ++j) {
-    acc[j] = _mm256_loadu_pd(part + 4 * j);
-    cnt[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(count + 4 * j));
+    acc[j] = fresh ? _mm256_setzero_pd() : _mm256_loadu_pd(part + 4 * j);
+    cnt[j] = fresh ? _mm256_setzero_si256() : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(count + 4 * j));
   }
   const __m128 s = _mm_set1_ps(scale);
   uint32_t i = 0;
@@ -83,12 +85,12 @@ bool small_vocab_kernels(uint32_t N) {
 }
 
 void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
-                         uint64_t* count) {
+                         uint64_t* count, bool fresh) {
   switch (N) {
-    case 1: return scatter_n<1>(x, a, scale, n, part, count);
-    case 2: return scatter_n<2>(x, a, scale, n, part, count);
-    case 3: return scatter_n<3>(x, a, scale, n, part, count);
-    default: return scatter_n<4>(x, a, scale, n, part, count);
+    case 1: return scatter_n<1>(x, a, scale, n, part, count, fresh);
+    case 2: return scatter_n<2>(x, a, scale, n, part, count, fresh);
+    case 3: return scatter_n<3>(x, a, scale, n, part, count, fresh);
+    default: return scatter_n<4>(x, a, scale, n, part, count, fresh);
   }
 }
 
@@ -99,8 +101,9 @@ void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, doub
 #else
 
 bool small_vocab_kernels(uint32_t) { return false; }
-void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t, double* part,
-                         uint64_t* count) {
+void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
+                         uint64_t* count, bool fresh) {
+  if (fresh) std::fill_n(part, 4 * N, 0.0), std::fill_n(count, 4 * N, uint64_t{0});
   scatter_scalar(x, a, scale, 0, n, part, count);
 }
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row) {

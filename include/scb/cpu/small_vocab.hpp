@@ -19,9 +19,10 @@ constexpr uint32_t kSmallVocabMaxN = 4;
 bool small_vocab_kernels(uint32_t N);
 
 // part[4 * j + m] += sum of (double)(a[i] * scale) over i in [0, n) with i % 4 == m and x[i] == j,
-// in increasing i, and count[4 * j + m] likewise counts them. 4-aligned chunks keep m = t % 4.
+// in increasing i, and count[4 * j + m] likewise counts them (4 N entries each). 4-aligned chunks
+// keep m = t % 4. fresh: start from +0.0 and 0 instead of what part and count hold (the first chunk).
 void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
-                         uint64_t* count);
+                         uint64_t* count, bool fresh = false);
 
 // row[i] += g[tok[i]] for i in [0, len); g must hold kSmallVocabMaxN readable doubles.
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row);
