@@ -321,9 +321,32 @@ def exp06(d, path):
     finish(fig, path, "06: batch size, N=3, T=100, 16,000 steps (median, bar/band = min-max over 3 seeds)")
 
 
+def exp08d(d, path):
+    """Plain SGD's floor: the best dist_A_norm a run reaches, against lr_A, per (T, N) point."""
+    _, runs, _ = load_sweep(d, ["problem.T", "problem.N", "train.lr_A"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    cells = runs.groupby(["problem.T", "problem.N", "train.lr_A"])["best_dist_A_norm"].median().reset_index()
+    for ax, (name, fixed, other) in zip(axes, (("problem.T", 3, "problem.N"), ("problem.N", 100, "problem.T"))):
+        part = cells[cells[other] == fixed]
+        values = sorted(part[name].unique())
+        for color, v in zip(plt.cm.viridis(np.linspace(0, 0.9, len(values))), values):
+            row = part[part[name] == v].sort_values("train.lr_A")
+            ax.plot(row["train.lr_A"], row["best_dist_A_norm"], "o-", color=color, label=f"{name.split('.')[1]}={v}")
+            best = row.loc[row["best_dist_A_norm"].idxmin()]
+            print(f"08d {name}={v} ({other}={fixed}): lowest median best_dist_A_norm {best['best_dist_A_norm']:.3f} "
+                  f"at lr_A={best['train.lr_A']:g}")
+        ax.axhline(0.3, color="k", ls="--", lw=0.8)
+        ax.set(xscale="log", xlabel="lr_A", ylabel="median best dist_A_norm (8,000 steps)",
+               title=f"against {name.split('.')[1]} at {other.split('.')[1]} = {fixed}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    finish(fig, path, "08d: plain SGD never reaches 0.3 (dashed) at any lr_A: its floor grows with T and N "
+                      "(median over 4 seeds)")
+
+
 EXPERIMENTS = {"01_l1_vs_sgd": exp01, "02_scaling_N_T": exp02, "03_population_large": exp03,
                "03b_population_vs_sampled": exp03b, "04_transfer": exp04, "05_softmax_vs_linear": exp05,
-               "06_batch_size": exp06}
+               "06_batch_size": exp06, "08d_sgd_tuned": exp08d}
 
 
 def main():

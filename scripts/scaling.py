@@ -5,7 +5,7 @@ intervals over replicates.
 
     /usr/bin/python3 scripts/scaling.py SWEEP_DIR [--threshold 0.3] [--metric dist_A_norm]
         [--axes problem.T,problem.N,problem.Q | --joint] [--by train.algorithm]
-        [--bootstrap 2000] [--seed 0] [--plot out.png] [--json out.json]
+        [--tune train.lambda] [--bootstrap 2000] [--seed 0] [--plot out.png] [--json out.json]
 
 Why it is shaped this way: the steps (crossings per run, a censored median per group, a least
 squares fit, a cluster bootstrap) are separate functions so tests can check each against known
@@ -30,6 +30,8 @@ answers, and the CLI only prints and draws what they return. What it measures:
   lr_A = 2/T) are carried along, not split on.
 - Intervals: resample the replicates within each group with replacement, recompute the group
   medians, refit; the percentile interval of each exponent (95%).
+- Tuning (--tune AXIS): at each point of the other axes only the runs of AXIS's best value (the
+  smallest median) are fitted; the choices are printed, and the intervals hold them fixed.
 Needs numpy and pandas (matplotlib for --plot).
 """
 import argparse
@@ -276,6 +278,24 @@ def analyze(table, axis_names, fit_axes_sets, by=(), n_boot=2000, seed=0):
     return fits
 
 
+def tuned_runs(table, tune, axis_names, by=()):
+    """--tune: for every combination of the other axes (and --by), keep only the runs of the value
+    of `tune` whose group median is smallest (known medians before lower bounds). Returns those
+    runs and one row per choice. The choice is made once, on all replicates; the bootstrap then
+    holds it fixed, so the intervals are conditional on it (re-choosing per draw would widen them)."""
+    if tune not in axis_names:
+        raise ValueError(f"--tune {tune} is not an axis of this sweep")
+    others = [name for name in axis_names if name != tune] + [name for name in by if name not in axis_names]
+    keep, choices = [], []
+    for values, part in groups_of(table, others):
+        est = group_estimates(part, [tune]).sort_values(["lower_bound", "median"], kind="stable")
+        best = est.iloc[0]
+        keep.append(part[part[tune] == best[tune]])
+        choices.append({**dict(zip(others, values)), tune: best[tune], "median": best["median"],
+                        "lower_bound": bool(best["lower_bound"]), "tried": len(est)})
+    return pd.concat(keep), pd.DataFrame(choices)
+
+
 def format_samples(value, lower_bound=False):
     if not np.isfinite(value):
         return "-"
@@ -489,6 +509,7 @@ def parse_args(argv):
     parser.add_argument("--axes", help="comma-separated dotted axis names (default: the swept ones of T, N, Q)")
     parser.add_argument("--joint", action="store_true", help="fit all --axes together")
     parser.add_argument("--by", default="", help="comma-separated columns to split on, e.g. train.algorithm")
+    parser.add_argument("--tune", help="an axis to tune: at each point keep only its best value (e.g. train.lambda)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="resamples (0: no intervals)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", help="write the log-log picture here (PNG)")
@@ -508,7 +529,16 @@ def main(argv=None):
         axes = fit_axes_sets(manifest, table, [a for a in (args.axes or "").split(",") if a], args.joint)
     except ValueError as error:
         sys.exit(f"scaling.py: {error}")
-    fits = analyze(table, [a["name"] for a in manifest["axes"]], axes, by, args.bootstrap, args.seed)
+    axis_names = [a["name"] for a in manifest["axes"]]
+    if args.tune:
+        try:
+            table, choices = tuned_runs(table, args.tune, axis_names, by)
+        except ValueError as error:
+            sys.exit(f"scaling.py: {error}")
+        print(f"--tune {args.tune}: the best value per point (smallest median samples):")
+        print(choices.to_string(index=False))
+        axis_names = [name for name in axis_names if name != args.tune]
+    fits = analyze(table, axis_names, axes, by, args.bootstrap, args.seed)
     print(header_text(table, args.metric, args.threshold))
     for fit in fits:
         text = fit_text(fit, args.metric, args.threshold)

@@ -320,3 +320,24 @@ def test_cli_refuses_an_axis_that_is_not_swept(tmp_path):
     done = subprocess.run([sys.executable, os.path.join(SCRIPTS, "scaling.py"), str(tmp_path), "--axes", "problem.N"],
                           capture_output=True, text=True)
     assert done.returncode != 0 and "problem.N is not an axis" in done.stderr
+
+
+# --- tuning -----------------------------------------------------------------------------------
+
+def test_tune_keeps_the_best_value_per_point_and_known_bounds_last():
+    rows = []
+    for N, medians in ((3, {0.01: 800.0, 0.02: 400.0, 0.04: None}), (5, {0.01: 900.0, 0.02: None, 0.04: None})):
+        for lam, median in medians.items():
+            for rep in range(3):
+                reached = median is not None
+                rows.append({"problem.N": N, "train.lambda": lam, "replicate": rep, "status": "ok",
+                             "samples_to_threshold": median * (1 + 0.01 * rep) if reached else np.nan,
+                             "samples_before": 0.0, "censored": not reached,
+                             "censored_at": np.nan if reached else 5000.0})
+    table = pd.DataFrame(rows)
+    kept, choices = scaling.tuned_runs(table, "train.lambda", ["problem.N", "train.lambda"])
+    chosen = dict(zip(choices["problem.N"], choices["train.lambda"]))
+    assert chosen == {3: 0.02, 5: 0.01}  # 5000 (censored everywhere) never beats a known median
+    assert set(zip(kept["problem.N"], kept["train.lambda"])) == {(3, 0.02), (5, 0.01)}
+    with pytest.raises(ValueError, match="not an axis"):
+        scaling.tuned_runs(table, "train.lr_A", ["problem.N", "train.lambda"])
