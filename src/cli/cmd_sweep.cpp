@@ -49,6 +49,7 @@ int run_sweep_command(const SweepArgs& a) {
     if (a.pack_runs < 0)
       throw ConfigError(fmt::format("--pack-runs: expected a non-negative integer (0 = automatic), got {}", a.pack_runs));
     o.poll = [](const TrainProgress&) { throw_if_interrupted(); };
+    o.stopping = [] { return interrupt_signal() != 0; };
     o.sweep_file = a.sweep;
     o.out = a.out;
     o.resume = a.resume;

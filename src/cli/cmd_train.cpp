@@ -80,7 +80,7 @@ std::string interrupted_message(const TrainArgs& args, const SingleRun& run, int
                                        run.pack.steps[0]);
   std::error_code ec;
   if (!args.out.empty() && std::filesystem::exists(checkpoint_file(args.out), ec))
-    return fmt::format("{}; its last checkpoint is in {}: continue with scb train {} --out {} --resume", head,
+    return fmt::format("{}; its checkpoint (taken as it stopped) is in {}: continue with scb train {} --out {} --resume", head,
                        checkpoint_file(args.out).string(), args.config, args.out);
   return fmt::format("{}; nothing was written{}", head,
                      args.out.empty() ? "" : fmt::format(" ({} stays empty; run the command again)", args.out));
@@ -108,7 +108,7 @@ int run_train(const TrainArgs& args) {
                             p.last_loss));
   };
   try {
-    train_single_run(*run, progress);
+    train_single_run(*run, progress, [] { return interrupt_signal() != 0; });
   } catch (const Interrupted& e) {
     line.finish();
     std::fprintf(stderr, "%s\n", interrupted_message(args, *run, e.signal).c_str());

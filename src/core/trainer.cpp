@@ -23,6 +23,17 @@ void save_checkpoints(const std::vector<uint32_t>& evaluated, const std::vector<
   for (uint32_t r : due) hooks.save(r, results[r]);
 }
 
+// A stop was asked for: a checkpoint of every run still going that keeps checkpoints.
+void save_before_stop(const RunPack& pack, const std::vector<uint8_t>& reported, const std::vector<RunResult>& results,
+                      Backend& backend, const TrainHooks& hooks) {
+  std::vector<uint32_t> keep;
+  for (size_t r = 0; r < pack.size(); ++r)
+    if (!reported[r] && pack.active(r) && hooks.checkpointed(r)) keep.push_back(uint32_t(r));
+  if (keep.empty()) return;
+  backend.download();
+  for (uint32_t r : keep) hooks.save(r, results[r]);
+}
+
 }  // namespace
 
 std::vector<RunResult> train_pack(RunPack& pack, Backend& backend, const ProgressFn& progress,
@@ -53,6 +64,7 @@ std::vector<RunResult> train_pack(RunPack& pack, Backend& backend, const Progres
   };
 
   std::vector<uint32_t> due;
+  bool stop_saved = false;
   for (;;) {
     // Evaluate runs at their eval points and at their last step; close finished runs.
     due.clear();
@@ -80,6 +92,10 @@ std::vector<RunResult> train_pack(RunPack& pack, Backend& backend, const Progres
     for (size_t r = 0; r < R; ++r) any |= pack.active(r);
     if (!any) break;
     backend.step();
+    if (hooks && hooks->stopping && hooks->save && !stop_saved && hooks->stopping()) {
+      save_before_stop(pack, reported, results, backend, *hooks);
+      stop_saved = true;
+    }
     if (progress) {
       TrainProgress pr;
       pr.steps_total = steps_total;

@@ -150,7 +150,7 @@ void PackTraining::train_one_pack(size_t w, const PlannedPack& plan) {
 }
 
 // Runs with a checkpoint go on from it; runs with train.checkpoint_every save one at their
-// evaluation points (each file its own: no lock is needed to write it).
+// evaluation points and when a stop is asked for (each file its own: no lock is needed to write it).
 TrainHooks PackTraining::checkpoint_hooks(PackInFlight& f, std::vector<CheckpointClock>& clocks) {
   TrainHooks hooks;
   bool resumed = false, checkpointing = false;
@@ -170,6 +170,8 @@ TrainHooks PackTraining::checkpoint_hooks(PackInFlight& f, std::vector<Checkpoin
   if (!resumed) hooks.resumed.clear();
   if (!checkpointing) return hooks;
   hooks.due = [&f, &clocks](size_t r) { return clocks[r].every.enabled() && clocks[r].due(f.pack.step[r], seconds_since(f.start)); };
+  hooks.checkpointed = [&clocks](size_t r) { return clocks[r].every.enabled(); };
+  if (job_.stopping && *job_.stopping) hooks.stopping = *job_.stopping;
   hooks.save = [this, &f, &clocks](size_t r, const RunResult& res) {
     job_.dir.save_checkpoint(checkpoint_of(f.pack, r, res, job_.sweep.runs[f.run_of[r]].run_id));
     clocks[r].taken(f.pack.step[r], seconds_since(f.start));

@@ -64,7 +64,7 @@ bool use_checkpoint_file(SingleRun& run, const std::filesystem::path& file, bool
   return true;
 }
 
-void train_single_run(SingleRun& run, const ProgressFn& progress) {
+void train_single_run(SingleRun& run, const ProgressFn& progress, const std::function<bool()>& stopping) {
   const auto start = std::chrono::steady_clock::now();
   TrainHooks hooks;
   hooks.resumed = run.resumed;
@@ -77,6 +77,8 @@ void train_single_run(SingleRun& run, const ProgressFn& progress) {
       write_checkpoint(run.checkpoint, checkpoint_of(run.pack, r, res, id));
       clock.taken(run.pack.step[r], elapsed());
     };
+    hooks.checkpointed = [](size_t) { return true; };
+    hooks.stopping = stopping;
   }
   run.result = train_pack(run.pack, *run.backend, progress, {}, &hooks).at(0);
   run.timing.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -89,3 +89,48 @@ def test_checkpoint_curve_script_reads_the_curve_so_far(scb, tmp_path):
     got = [l.split(",", 1)[1] for l in (tmp_path / "c.csv").read_text().splitlines()[1:]]
     full = (tmp_path / "full" / "curves.csv").read_text().splitlines()[1:]
     assert got == full[: len(got)] and len(got) == 4  # steps 0, 500, 1000, 1500, as the finished run wrote them
+
+
+def stop_after(cmd, seconds, sig):
+    """Start cmd, send `sig` after `seconds`, and return (returncode, stderr)."""
+    import subprocess
+    import time
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(seconds)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=120)
+    return p.returncode, err
+
+
+# A signal saves a checkpoint at the step reached (not only at the last checkpoint_every point,
+# here never reached), and the resumed run equals the uninterrupted one byte for byte.
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_checkpoints_the_step_reached(scb, tmp_path, sig):
+    args = [REFERENCE, "--set", "problem.T=3000", "--set", "train.steps=4000", "--set", "train.stage1_steps=1000",
+            "--set", "eval.every=1000", "--threads", "1"]
+    assert run(scb, "train", *args, "--out", tmp_path / "ref").rc == 0
+    ck = [*args, "--set", "train.checkpoint_every=1000000", "--out", tmp_path / "t"]
+    rc, err = stop_after([scb, "train", *ck], 1.5, sig)
+    assert rc == 128 + sig and "t.checkpoint" in err and "--resume" in err, err
+    r = run(scb, "train", *ck, "--resume")
+    assert r.rc == 0 and "resuming from" in r.err, r
+    step = int(r.err.split("at step ")[1].split()[0])
+    assert 0 < step < 4000 and step % 1000 != 0, r.err  # between evaluations: the step the signal found
+    same_run(tmp_path / "ref", tmp_path / "t")
+
+
+def test_signal_checkpoints_a_sweeps_runs_in_flight(scb, tmp_path):
+    sweep = dict(SWEEP, base=dict(SWEEP["base"], problem=dict(SWEEP["base"]["problem"], T=2000),
+                                  train=dict(SWEEP["base"]["train"], steps=20000), eval={"every": 1000}))
+    write_json(tmp_path / "ref.json", sweep)
+    assert run(scb, "sweep", tmp_path / "ref.json", "--out", tmp_path / "ref", "--quiet").rc == 0
+    sweep["base"]["train"]["checkpoint_every"] = 1000000
+    write_json(tmp_path / "ck.json", sweep)
+    out = tmp_path / "out"
+    rc, err = stop_after([scb, "sweep", tmp_path / "ck.json", "--out", out, "--quiet", "--pack-runs", "2"], 2.0,
+                         signal.SIGINT)
+    assert rc == 130 and "--resume" in err, err
+    assert any((out / "checkpoints").iterdir()), "no checkpoint of the runs in flight"
+    r = run(scb, "sweep", tmp_path / "ck.json", "--out", out, "--quiet", "--resume")
+    assert r.rc == 0, r
+    same_sweep(out, tmp_path / "ref", config=False)

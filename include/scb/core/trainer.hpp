@@ -36,6 +36,12 @@ struct TrainHooks {
   std::vector<RunResult> resumed;
   std::function<bool(size_t run)> due;
   std::function<void(size_t run, const RunResult&)> save;
+  // A stop was asked for (a signal; checked after every step): every run that keeps checkpoints
+  // (`checkpointed`) saves one at the step reached, before the progress callback ends training,
+  // so a Ctrl-C or a scheduler's SIGTERM loses no steps. Resuming from a step between
+  // evaluations is exact (the randomness is counter-based; evaluations change no state).
+  std::function<bool()> stopping;
+  std::function<bool(size_t run)> checkpointed;
 };
 
 std::vector<RunResult> train_pack(RunPack& pack, Backend& backend, const ProgressFn& progress = {},

@@ -31,6 +31,10 @@ struct SweepOptions {
   // checks for Ctrl-C here). An exception it throws stops every worker at its next step and
   // run_sweep rethrows it: the finished runs are on disk and --resume continues, as after a kill.
   std::function<void(const TrainProgress&)> poll;
+  // Whether a stop has been asked for (checked after every step, before poll): runs with
+  // train.checkpoint_every then save a checkpoint at the step reached, so that --resume loses
+  // nothing (the CLI: a SIGINT or SIGTERM has arrived).
+  std::function<bool()> stopping;
 };
 
 struct SweepSummary {

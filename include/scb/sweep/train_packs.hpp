@@ -36,6 +36,7 @@ struct PackTrainingJob {
   size_t runs_done = 0, runs_total = 0;  // for the progress line
   bool show_progress = false;
   const std::function<void(const TrainProgress&)>* poll = nullptr;  // SweepOptions::poll
+  const std::function<bool()>* stopping = nullptr;                  // SweepOptions::stopping
 };
 
 struct TrainedRuns {

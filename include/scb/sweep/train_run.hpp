@@ -3,6 +3,7 @@
 // two check the same things in the same order and train the same bits. Preparing validates every
 // input (the config, whether the run fits in memory, the problem, the backend, model.init files)
 // and throws ConfigError before any work; training then cannot fail on the input.
+#include <functional>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -42,6 +43,7 @@ std::unique_ptr<SingleRun> prepare_single_run(const Config& config, Device devic
 // Returns whether it resumed.
 bool use_checkpoint_file(SingleRun& run, const std::filesystem::path& file, bool resume);
 // Trains the prepared run to its end (or divergence); V and A are current on the host after it.
-void train_single_run(SingleRun& run, const ProgressFn& progress = {});
+// stopping: as SweepOptions::stopping (a checkpoint at the step reached, when checkpointing).
+void train_single_run(SingleRun& run, const ProgressFn& progress = {}, const std::function<bool()>& stopping = {});
 
 }  // namespace scb
