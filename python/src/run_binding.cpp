@@ -57,7 +57,7 @@ std::unique_ptr<TrainedRun> train(const std::string& config_json, const std::str
 
 void save(const TrainedRun& t, const std::string& dir) {
   prepare_atomic_output_dir(dir);
-  write_run_outputs_atomically(dir, t.run->config, t.run->pack, 0, t.run->result, t.run->timing);
+  write_run_outputs_atomically(dir, t.run->config, t.run->pack, 0, t.run->result, t.run->timing, t.run->inputs);
 }
 
 }  // namespace

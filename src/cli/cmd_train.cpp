@@ -116,7 +116,7 @@ int run_train(const TrainArgs& args) {
   }
   line.finish();
   if (!args.out.empty()) {
-    write_run_outputs_atomically(args.out, run->config, pack, 0, run->result, run->timing);
+    write_run_outputs_atomically(args.out, run->config, pack, 0, run->result, run->timing, run->inputs);
     std::error_code ec;
     std::filesystem::remove(checkpoint_file(args.out), ec);  // the run is complete: its checkpoint is no longer state
     std::filesystem::remove(checkpoint_file(args.out).string() + ".tmp", ec);

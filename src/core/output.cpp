@@ -59,7 +59,7 @@ nlohmann::json summary_json(const RunPack& pack, size_t r, const RunResult& res,
 }
 
 void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack, size_t r,
-                       const RunResult& res, const RunTiming& timing) {
+                       const RunResult& res, const RunTiming& timing, const InputHashes& inputs) {
   auto write_text = [&](const char* name, const std::string& text) { write_file_durable(dir / name, text); };
   if (!cfg.resolved.is_object()) throw std::logic_error("write_run_outputs: the config has no resolved document");
   write_text("config.json", cfg.resolved.dump(2) + "\n");
@@ -67,9 +67,7 @@ void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, cons
   for (const Metrics& m : res.curve) curves += curve_row(m) + "\n";
   write_text("curves.csv", curves);
   nlohmann::json summary = summary_json(pack, r, res, timing);
-  InputHashes inputs;  // the files the run read, pinned by content (absent when it read none)
-  inputs.add(cfg);
-  if (!inputs.json().empty()) summary["inputs"] = inputs.of(cfg);
+  if (!input_files(cfg).empty()) summary["inputs"] = inputs.of(cfg);  // the files the run read, by content
   write_text("summary.json", summary.dump(2) + "\n");
   write_text("milestones.json", milestones_json(milestones(res.curve, cfg.eval.thresholds)).dump(2) + "\n");
 
@@ -158,8 +156,10 @@ void build_directory_atomically(const std::filesystem::path& dir, const std::fun
 }
 
 void write_run_outputs_atomically(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack, size_t r,
-                                  const RunResult& res, const RunTiming& timing) {
-  build_directory_atomically(dir, [&](const std::filesystem::path& partial) { write_run_outputs(partial, cfg, pack, r, res, timing); });
+                                  const RunResult& res, const RunTiming& timing, const InputHashes& inputs) {
+  build_directory_atomically(dir, [&](const std::filesystem::path& partial) {
+    write_run_outputs(partial, cfg, pack, r, res, timing, inputs);
+  });
 }
 
 uint64_t available_host_memory() {

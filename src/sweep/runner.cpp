@@ -191,7 +191,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
   sum.workers = plan.workers;
   std::vector<std::unique_ptr<Backend>> backends = worker_backends(c, plan);
   const PackTrainingJob job{c.sweep, todo, plan, c.cache, dir, opened.save, best, opened.done.size(), c.mine.size(),
-                            !o.quiet && stderr_is_terminal(), &o.poll, &o.stopping};
+                            !o.quiet && stderr_is_terminal(), &o.poll, &o.stopping, &c.inputs};
   const TrainedRuns trained = train_packs(job, backends);
   sum.ok = trained.ok;
   sum.diverged = trained.diverged;

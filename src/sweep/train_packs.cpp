@@ -249,7 +249,7 @@ void PackTraining::save_pending_params(PackInFlight& f, const std::vector<size_t
     const SweepRun& run = job_.sweep.runs[f.run_of[r]];
     Config config = run.config;
     config.resolved = job_.sweep.resolved_config(run);
-    write_run_outputs(folder, config, f.pack, r, res, timing);
+    write_run_outputs(folder, config, f.pack, r, res, timing, *job_.inputs);
   });
 }
 

@@ -47,6 +47,7 @@ std::unique_ptr<SingleRun> prepare_single_run(const Config& config, Device devic
   std::shared_ptr<const Problem> problem = make_problem(config);
   run->backend = make_backend(device, threads);
   run->pack.add_run(config, problem);  // loads model.init files: the last input check
+  run->inputs.add(config);  // hashed once, right after they were read (summary.json records them)
   return run;
 }
 

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scb/core/input_files.hpp"
 #include "scb/core/trainer.hpp"
 
 namespace scb {
@@ -28,8 +29,10 @@ struct RunTiming {
 
 // Everything `scb train --out DIR` writes, for run r of a trained pack, each file durable (fsync
 // checked) and the folder synced; callers build DIR under a temporary name and rename it.
+// `inputs` holds the hashes of the files cfg reads, taken when they were read (the sweep's, or
+// the single run's, computed once before training): the files are not read again here.
 void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack,
-                       size_t r, const RunResult& result, const RunTiming& timing);
+                       size_t r, const RunResult& result, const RunTiming& timing, const InputHashes& inputs);
 
 // Whether a folder holds every file write_run_outputs writes, each whole (.npy sizes match their
 // headers, the JSON files parse): what a resume or a merge checks before trusting saved runs.
@@ -45,7 +48,8 @@ void prepare_atomic_output_dir(const std::filesystem::path& dir);
 void build_directory_atomically(const std::filesystem::path& dir, const std::function<void(const std::filesystem::path&)>& fill);
 // write_run_outputs through build_directory_atomically (`scb train --out DIR`).
 void write_run_outputs_atomically(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack,
-                                  size_t r, const RunResult& result, const RunTiming& timing);
+                                  size_t r, const RunResult& result, const RunTiming& timing,
+                                  const InputHashes& inputs);
 
 nlohmann::json summary_json(const RunPack& pack, size_t r, const RunResult& result, const RunTiming& timing);
 

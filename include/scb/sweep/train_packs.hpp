@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "scb/core/backend.hpp"
+#include "scb/core/input_files.hpp"
 #include "scb/sweep/expand.hpp"
 #include "scb/sweep/plan.hpp"
 #include "scb/sweep/save_params.hpp"
@@ -37,6 +38,7 @@ struct PackTrainingJob {
   bool show_progress = false;
   const std::function<void(const TrainProgress&)>* poll = nullptr;  // SweepOptions::poll
   const std::function<bool()>* stopping = nullptr;                  // SweepOptions::stopping
+  const InputHashes* inputs = nullptr;  // the input files' hashes, taken once at the start (saved runs' summary.json)
 };
 
 struct TrainedRuns {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scb/core/backend.hpp"
+#include "scb/core/input_files.hpp"
 #include "scb/core/output.hpp"
 #include "scb/core/runpack.hpp"
 #include "scb/core/trainer.hpp"
@@ -32,6 +33,7 @@ struct SingleRun {
   RunTiming timing;
   std::filesystem::path checkpoint;  // where train.checkpoint_every saves the run ("" = nowhere)
   std::vector<RunResult> resumed;    // the curve so far, when it goes on from a checkpoint
+  InputHashes inputs;                // the files the config reads, hashed when the run was prepared
 };
 
 // ConfigError when the run cannot fit in memory, its problem or init files are wrong, or the
