@@ -3,6 +3,7 @@
 #include "scb/core/checkpoint.hpp"
 
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -115,6 +116,41 @@ RunCheckpoint read_checkpoint(const std::filesystem::path& file) {
   c.result.best = get_metrics(in);
   if (in.at != bytes.size()) throw ConfigError(fmt::format("{}: damaged checkpoint (trailing bytes)", file.string()));
   return c;
+}
+
+std::string checkpoint_run_id(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot read the checkpoint", file.string()));
+  auto get = [&](auto& v) {
+    if (!in.read(reinterpret_cast<char*>(&v), sizeof v)) throw ConfigError(fmt::format("{}: the checkpoint is cut short", file.string()));
+  };
+  char magic[sizeof kMagic];
+  uint64_t id_size = 0;
+  get(magic), get(id_size);
+  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0 || id_size > 64)
+    throw ConfigError(fmt::format("{}: not a checkpoint of scb", file.string()));
+  std::string run_id(id_size, '\0');
+  in.read(run_id.data(), std::streamsize(id_size));
+  uint32_t N = 0, T = 0;
+  int64_t step = 0, counters[2];
+  uint8_t status = 0;
+  get(N), get(T), get(step), get(counters[0]), get(counters[1]), get(status);
+  for (uint64_t expected : {uint64_t(N) * N, uint64_t(N) * T}) {  // V, A: skipped, their lengths checked
+    uint64_t n = 0;
+    get(n);
+    if (n != expected) throw ConfigError(fmt::format("{}: damaged checkpoint (an array of {} values where {} belong)", file.string(), n, expected));
+    in.seekg(std::streamoff(n * sizeof(float)), std::ios::cur);
+  }
+  uint64_t points = 0;
+  get(points);
+  if (points > uint64_t(step) + 2) throw ConfigError(fmt::format("{}: damaged checkpoint (curve length)", file.string()));
+  std::string one;
+  put_metrics(one, Metrics{});
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(file, ec);
+  if (ec || size != uint64_t(in.tellg()) + (points + 1) * one.size())
+    throw ConfigError(fmt::format("{}: damaged checkpoint (size)", file.string()));
+  return run_id;
 }
 
 void restore_checkpoint(RunPack& pack, size_t r, const RunCheckpoint& c) {

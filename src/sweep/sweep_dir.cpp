@@ -233,7 +233,7 @@ void SweepDir::remove_stale_checkpoints(const std::set<std::string>& done) {
     const std::string id = e.path().stem().string();
     bool keep = e.path().extension() == ".ckpt" && !done.count(id);
     if (keep) try {
-        keep = read_checkpoint(e.path()).run_id == id;
+        keep = checkpoint_run_id(e.path()) == id;
       } catch (const ConfigError&) {
         keep = false;
       }

@@ -28,6 +28,10 @@ RunCheckpoint checkpoint_of(const RunPack& pack, size_t r, const RunResult& resu
 void write_checkpoint(const std::filesystem::path& file, const RunCheckpoint& c);
 // ConfigError naming the file when it is not a whole checkpoint of this format.
 RunCheckpoint read_checkpoint(const std::filesystem::path& file);
+// The run id of a checkpoint file, with its layout and size checked as read_checkpoint checks
+// them but without reading V and A (a resume looks at every checkpoint before training reads
+// the ones it needs: at N = 100, T = 1e5 each is 40 MB). ConfigError when it is not whole.
+std::string checkpoint_run_id(const std::filesystem::path& file);
 // Puts a checkpoint's state into run r of a pack built from the same config (std::logic_error
 // when the shape differs).
 void restore_checkpoint(RunPack& pack, size_t r, const RunCheckpoint& c);
