@@ -10,7 +10,9 @@ intervals over replicates.
 Why it is shaped this way: the steps (crossings per run, a censored median per group, a least
 squares fit, a cluster bootstrap) are separate functions so tests can check each against known
 answers, and the CLI only prints and draws what they return. What it measures:
-- Crossing: the `samples` of the first evaluation whose metric <= threshold. The engine
+- Crossing: the `samples` of the first evaluation whose metric <= threshold (--metric
+  support_recovered: the first evaluation at which every column's Q largest entries sit exactly
+  on the support of q^(k), the end of the signal-boosting stage, read from milestones.csv). The engine
   evaluates only every eval.every steps, so this is the crossing at evaluation resolution: the
   true crossing lies after the previous evaluation (`samples_before`) and at or before it.
 - Censoring: a run that never reaches the threshold is right-censored at its last evaluation; a
@@ -48,6 +50,7 @@ from plot_results import load_sweep  # noqa: E402
 
 DEFAULT_AXES = ("problem.T", "problem.N", "problem.Q")
 CI_LEVEL = 0.95
+SUPPORT = "support_recovered"  # --metric: the milestone of milestones.csv, not a curve column
 COARSE_RESOLUTION = 0.1  # warn when evaluations are further apart than this share of a crossing
 
 
@@ -78,26 +81,53 @@ def crossing_row(curve_df, threshold, metric):
             "censored_at": np.nan if censored_at is None else censored_at}
 
 
-def crossings_of(manifest, runs, curves, threshold=0.3, metric="dist_A_norm", columns=()):
+def support_crossing_row(curve_df, recovered):
+    """--metric support_recovered: the samples of the first evaluation at which every column's Q
+    largest entries sat exactly on the support (`recovered`, from milestones.csv; None: never,
+    censored at the last evaluation)."""
+    if curve_df.empty:
+        raise ValueError("a run has no evaluations in curves.csv")
+    if recovered is None:
+        return {"samples_to_threshold": np.nan, "samples_before": np.nan, "censored": True,
+                "censored_at": float(curve_df["samples"].max())}
+    return {"samples_to_threshold": float(recovered), "samples_before": samples_before_crossing(curve_df, recovered),
+            "censored": False, "censored_at": np.nan}
+
+
+def crossings_of(manifest, runs, curves, threshold=0.3, metric="dist_A_norm", columns=(), milestones=None):
     """One row per run of runs.csv: run_id, every axis (and `columns`), replicate, status, and
-    its crossing."""
+    its crossing (metric SUPPORT: from `milestones`, the sweep's milestones.csv)."""
     axis_names = [a["name"] for a in manifest["axes"]]
     axis_names += [name for name in columns if name not in axis_names]
     curves_by_run = dict(tuple(curves.groupby("run_id")))
+    recovered = {}
+    if metric == SUPPORT:
+        if milestones is None:
+            raise ValueError("--metric support_recovered needs the sweep's milestones.csv (engines before it wrote none)")
+        hits = milestones[milestones["metric"] == SUPPORT]
+        recovered = dict(zip(hits["run_id"], hits["samples"]))
     rows = []
     for run in runs.to_dict("records"):
         curve = curves_by_run.get(run["run_id"], curves.iloc[0:0])
         row = {"run_id": run["run_id"], **{name: run[name] for name in axis_names},
                "replicate": int(run["replicate"]), "status": run["status"]}
-        rows.append({**row, **crossing_row(curve, threshold, metric)})
+        crossing = (support_crossing_row(curve, recovered.get(run["run_id"])) if metric == SUPPORT
+                    else crossing_row(curve, threshold, metric))
+        rows.append({**row, **crossing})
     return pd.DataFrame(rows)
 
 
+def load_milestones(sweep_dir):
+    """The sweep's milestones.csv, or None when it has none (a sweep of an older engine)."""
+    path = os.path.join(sweep_dir, "milestones.csv")
+    return pd.read_csv(path, dtype={"run_id": str}) if os.path.exists(path) else None
+
+
 def crossings(sweep_dir, threshold=0.3, metric="dist_A_norm", columns=()):
-    """crossings_of() for the sweep directory `sweep_dir` (manifest.json, runs.csv, curves.csv);
-    `columns` that are not axes come from the base config."""
+    """crossings_of() for the sweep directory `sweep_dir` (manifest.json, runs.csv, curves.csv,
+    milestones.csv); `columns` that are not axes come from the base config."""
     manifest, runs, curves = load_sweep(sweep_dir, keys=columns)
-    return crossings_of(manifest, runs, curves, threshold, metric, columns)
+    return crossings_of(manifest, runs, curves, threshold, metric, columns, load_milestones(sweep_dir))
 
 
 def run_times(runs):
@@ -296,6 +326,10 @@ def tuned_runs(table, tune, axis_names, by=()):
     return pd.concat(keep), pd.DataFrame(choices)
 
 
+def target_text(metric, threshold):
+    return "support recovered" if metric == SUPPORT else f"{metric} <= {threshold:g}"
+
+
 def format_samples(value, lower_bound=False):
     if not np.isfinite(value):
         return "-"
@@ -320,7 +354,7 @@ def single_valued_text(fit, title):
 
 def fit_text(fit, metric, threshold):
     """The printed table of one fit: its groups, then the exponents with their intervals."""
-    title = (f"samples to {metric} <= {threshold:g} against {' and '.join(fit['axes'])}"
+    title = (f"samples to {target_text(metric, threshold)} against {' and '.join(fit['axes'])}"
              f"   [{split_label(fit['split'])}]")
     if single_valued(fit):
         return single_valued_text(fit, title)
@@ -362,7 +396,8 @@ def coarse_warning(fit, limit=COARSE_RESOLUTION):
 def header_text(table, metric, threshold):
     censored = table["censored"].to_numpy(dtype=bool)
     diverged = (table["status"] == "diverged").to_numpy()
-    return (f"crossing = samples at the first evaluation with {metric} <= {threshold:g} (evaluation "
+    event = "every column's Q largest entries on the support" if metric == SUPPORT else f"{metric} <= {threshold:g}"
+    return (f"crossing = samples at the first evaluation with {event} (evaluation "
             f"resolution: the true crossing lies after the previous evaluation, samples_before).\n"
             f"{len(table)} runs: {int((~censored).sum())} reached, {int(censored.sum())} censored "
             f"(at their last evaluation; {int((censored & diverged).sum())} of them diverged), "
@@ -473,7 +508,7 @@ def plot_fits(fits, table, metric, threshold, path):
     joint = any(len(fit["axes"]) > 1 for fit in fits)
     for axis, ax in zip(panels, axes[0]):
         ax.set(xscale="log", yscale="log", xlabel=axis,
-               ylabel=f"samples to {metric} <= {threshold:g}" + (" (others at their mean)" if joint else ""))
+               ylabel=f"samples to {target_text(metric, threshold)}" + (" (others at their mean)" if joint else ""))
         values = sorted(table[axis].unique())
         ax.set_xticks(values, [f"{v:g}" for v in values])
         ax.minorticks_off()
@@ -524,7 +559,10 @@ def main(argv=None):
         manifest, runs, curves = load_sweep(args.sweep_dir, keys=by)
     except KeyError as error:
         sys.exit(f"scaling.py: --by {args.by}: {error} is neither an axis nor a key of the base config")
-    table = crossings_of(manifest, runs, curves, args.threshold, args.metric, by)
+    try:
+        table = crossings_of(manifest, runs, curves, args.threshold, args.metric, by, load_milestones(args.sweep_dir))
+    except ValueError as error:
+        sys.exit(f"scaling.py: {error}")
     try:
         axes = fit_axes_sets(manifest, table, [a for a in (args.axes or "").split(",") if a], args.joint)
     except ValueError as error:
