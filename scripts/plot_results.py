@@ -321,6 +321,48 @@ def exp06(d, path):
     finish(fig, path, "06: batch size, N=3, T=100, 16,000 steps (median, bar/band = min-max over 3 seeds)")
 
 
+def exp03c(d, path):
+    """Real proximal SGD against population + matched Gaussian noise on a ladder of (N, T), and the
+    noise-level probe at T = 1,000 (configs/paper/03c_gaussian_ladder.sh; d is its OUT)."""
+    import scaling
+    _, runs, curves = load_sweep(os.path.join(d, "sweep"), ["problem.N", "problem.T", "train.algorithm"])
+    table = scaling.crossings(os.path.join(d, "sweep"), 0.3)
+    reach = scaling.group_estimates(table, ["problem.N", "problem.T", "train.algorithm"])
+    sizes = sorted({(int(n), int(t)) for n, t in zip(runs["problem.N"], runs["problem.T"])})
+    cols = (len(sizes) + 2) // 2
+    fig, grid = plt.subplots(2, cols, figsize=(4.6 * cols, 7.4))
+    axes = list(grid.ravel())
+    for ax, (N, T) in zip(axes, sizes):
+        for alg, label in (("proximal", "real minibatches"), ("population", "population + matched noise")):
+            cell = (runs["problem.N"] == N) & (runs["problem.T"] == T) & (runs["train.algorithm"] == alg)
+            ids, _ = ok_ids(runs, cell)
+            final = band(ax, curves, ids, "samples", "dist_A_norm", COLORS[alg], label)
+            r = reach[(reach["problem.N"] == N) & (reach["problem.T"] == T) & (reach["train.algorithm"] == alg)].iloc[0]
+            print(f"03c N={N} T={T} {alg}: final median dist_A_norm {final:.3f}; samples to 0.3 "
+                  f"{'>= ' if r['lower_bound'] else ''}{r['median']:,.0f} ({r['n_reached']}/{r['n']} reached)")
+        ax.set(xscale="log", yscale="log", xlabel="samples", title=f"N={N}, T={T}")
+        ax.axhline(0.3, color="k", ls="--", lw=0.8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("dist_A_norm")
+    axes[0].legend(fontsize=7)
+    _, probe, pcurves = load_sweep(os.path.join(d, "probe"), ["train.noise", "train.precondition"])
+    ax = axes[-1]
+    levels = sorted(probe["train.noise"].unique())
+    for pre, ls in ((True, "-"), (False, ":")):
+        for color, level in zip(plt.cm.viridis(np.linspace(0, 0.85, len(levels))), levels):
+            ids, _ = ok_ids(probe, (probe["train.noise"] == level) & (probe["train.precondition"] == pre))
+            final = band(ax, pcurves, ids, "samples", "dist_A_norm", color,
+                         f"noise {level:g}{'' if pre else ', no precond.'}", ls=ls)
+            print(f"03c probe N=3 T=1000 noise={level:g} precondition={pre}: final median dist_A_norm {final:.3f}")
+    ax.set(xscale="log", xlabel="samples", title="N=3, T=1000: simulation by noise level")
+    ax.set_ylim(bottom=1e-3)
+    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+    finish(fig, path, "03c: real minibatch SGD against the population gradient + Gaussian noise at the matched level "
+                      "(proximal, lr_A = 2/T, lambda 0.01; median, band = min-max over 4 seeds)")
+
+
 def exp08d(d, path):
     """Plain SGD's floor: the best dist_A_norm a run reaches, against lr_A, per (T, N) point."""
     _, runs, _ = load_sweep(d, ["problem.T", "problem.N", "train.lr_A"])
@@ -346,7 +388,7 @@ def exp08d(d, path):
 
 EXPERIMENTS = {"01_l1_vs_sgd": exp01, "02_scaling_N_T": exp02, "03_population_large": exp03,
                "03b_population_vs_sampled": exp03b, "04_transfer": exp04, "05_softmax_vs_linear": exp05,
-               "06_batch_size": exp06, "08d_sgd_tuned": exp08d}
+               "06_batch_size": exp06, "03c_gaussian_ladder": exp03c, "08d_sgd_tuned": exp08d}
 
 
 def main():
