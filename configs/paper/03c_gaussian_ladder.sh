@@ -28,31 +28,34 @@ for size in $SIZES; do
     if [ $alg = population ]; then noises="$noises${noises:+, }$noise"; else noises="$noises${noises:+, }0.0"; fi
   done
   echo "N=$N T=$T: matched noise $noise, lr_A $lr"
+  [ "$N:$T" = 3:1000 ] && noise_3_1000=$noise
 done
-cat > "$OUT/sweep.json" <<JSON
-{
+# The settings every run shares: problem N, T; algorithm; lr_A.
+base() {
+  cat <<JSON
   "base": {
-    "problem": {"N": 3, "T": 100, "Q": 2, "seed": 1},
-    "train": {"algorithm": "proximal", "steps": 8000, "batch_size": 64, "lr_V": 1.0, "lr_A": 0.02,
+    "problem": {"N": $1, "T": $2, "Q": 2, "seed": 1},
+    "train": {"algorithm": "$3", "steps": 8000, "batch_size": 64, "lr_V": 1.0, "lr_A": $4,
               "lambda": 0.01, "stage1_steps": 0},
     "eval": {"every": 25}
   },
+JSON
+}
+cat > "$OUT/sweep.json" <<JSON
+{
+$(base 3 100 proximal 0.02)
   "zip": {"problem.N": [$Ns], "problem.T": [$Ts], "train.algorithm": [$algs],
           "train.noise": [$noises], "train.lr_A": [$lrs]},
   "replicates": 4
 }
 JSON
-# 4. Where it breaks (T = 1,000, N = 3): the simulation at 0, 1/4, 1/2 and 1 times the matched
-#    level, with and without the 1/mu preconditioning.
+# 4. Where it breaks (T = 1,000, N = 3): the simulation at 0, 1/4, 1/2 and 1 times that size's
+#    matched level, with and without the 1/mu preconditioning.
+levels=$("$PY" -c "print(', '.join(f'{f * $noise_3_1000:.4g}' for f in (0, 0.25, 0.5, 1)))")
 cat > "$OUT/probe.json" <<JSON
 {
-  "base": {
-    "problem": {"N": 3, "T": 1000, "Q": 2, "seed": 1},
-    "train": {"algorithm": "population", "steps": 8000, "batch_size": 64, "lr_V": 1.0, "lr_A": 0.002,
-              "lambda": 0.01, "stage1_steps": 0},
-    "eval": {"every": 25}
-  },
-  "grid": {"train.noise": [0.0, 0.0174, 0.0349, 0.0698], "train.precondition": [true, false]},
+$(base 3 1000 population 0.002)
+  "grid": {"train.noise": [$levels], "train.precondition": [true, false]},
   "replicates": 2
 }
 JSON
