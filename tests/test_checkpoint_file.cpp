@@ -24,23 +24,18 @@ std::string bytes_of(const fs::path& p) {
 
 void write_bytes(const fs::path& p, const std::string& b) { std::ofstream(p, std::ios::binary) << b; }
 
-bool full_reader_accepts(const fs::path& p) {
+// Whether a reader takes the file (a ConfigError: it refuses it).
+template <typename Reader>
+bool accepts(Reader read, const fs::path& p) {
   try {
-    (void)scb::read_checkpoint(p);
+    (void)read(p);
     return true;
   } catch (const scb::ConfigError&) {
     return false;
   }
 }
-
-bool shallow_reader_accepts(const fs::path& p) {
-  try {
-    (void)scb::checkpoint_run_id(p);
-    return true;
-  } catch (const scb::ConfigError&) {
-    return false;
-  }
-}
+bool full_reader_accepts(const fs::path& p) { return accepts(scb::read_checkpoint, p); }
+bool shallow_reader_accepts(const fs::path& p) { return accepts(scb::checkpoint_run_id, p); }
 
 TEST(CheckpointFile, RunIdReaderAcceptsExactlyWhatTheFullReaderAccepts) {
   const scb::Config cfg = scbtest::make_config(scbtest::json{{"problem", {{"N", 4}, {"T", 30}, {"Q", 2}}}});
