@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <optional>
@@ -40,13 +41,20 @@ struct Interrupted : std::exception {
 // about 0.1 s and KeyboardInterrupt reaches the caller.
 class PythonPoll {
  public:
-  explicit PythonPoll(py::object callback) : callback_(std::move(callback)) {}
+  // defer_stop: on Ctrl-C (or an error in the callback) let one more step run, so that the
+  // engine's stopping() check saves checkpoints first (SweepOptions::stopping); the next call stops.
+  explicit PythonPoll(py::object callback, bool defer_stop = false)
+      : callback_(std::move(callback)), defer_stop_(defer_stop) {}
   void operator()(const TrainProgress& progress);
+  // Whether a stop has been seen (any thread, no GIL needed).
+  bool stopping() const { return stop_.load(); }
   // With the GIL held, after the engine returned or threw Interrupted: raise the saved error.
   void raise_if_interrupted();
 
  private:
   py::object callback_;
+  bool defer_stop_;
+  std::atomic<bool> stop_{false};
   std::optional<py::error_already_set> error_;
   std::chrono::steady_clock::time_point last_{};
 };

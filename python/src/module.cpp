@@ -8,6 +8,7 @@
 namespace scb::python {
 
 void PythonPoll::operator()(const TrainProgress& p) {
+  if (stop_) throw Interrupted{};  // a stop seen at the call before: the step since saved the checkpoints
   const auto now = std::chrono::steady_clock::now();
   const bool last = p.steps_done >= p.steps_total;
   if (!last && now - last_ < std::chrono::milliseconds(100)) return;
@@ -18,7 +19,8 @@ void PythonPoll::operator()(const TrainProgress& p) {
     if (!callback_.is_none()) callback_(p.steps_done, p.steps_total, p.sample_tokens, p.elapsed_seconds, p.last_loss);
   } catch (py::error_already_set& e) {
     error_.emplace(std::move(e));
-    throw Interrupted{};
+    stop_ = true;
+    if (!defer_stop_) throw Interrupted{};
   }
 }
 

@@ -23,8 +23,9 @@ py::dict sweep_of(const std::string& sweep_file, const std::string& out, bool re
   o.device = parse_device(device);
   o.threads = threads;
   o.quiet = true;  // Python draws the progress (a tqdm bar from `progress`, None for silence)
-  PythonPoll poll{progress};
+  PythonPoll poll{progress, true};
   o.poll = [&poll](const TrainProgress& p) { poll(p); };
+  o.stopping = [&poll] { return poll.stopping(); };  // runs with train.checkpoint_every save one first
   SweepSummary s;
   try {
     py::gil_scoped_release release;
@@ -32,6 +33,7 @@ py::dict sweep_of(const std::string& sweep_file, const std::string& out, bool re
   } catch (const Interrupted&) {
     poll.raise_if_interrupted();
   }
+  poll.raise_if_interrupted();  // a Ctrl-C seen at the very end, when no step was left to stop
   py::dict d;
   d["total"] = s.total, d["skipped"] = s.skipped, d["ok"] = s.ok, d["diverged"] = s.diverged;
   d["packs"] = s.packs, d["wall_seconds"] = s.wall_seconds, d["sample_tokens"] = s.sample_tokens;

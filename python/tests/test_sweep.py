@@ -1,6 +1,7 @@
 """scb.sweep and load_sweep: the tables equal the CLI's for the same sweep; a bad sweep raises
-ConfigError before anything is written; Ctrl-C (SIGINT) stops a sweep early and --resume
-completes it to the tables of an uninterrupted sweep."""
+ConfigError before anything is written; Ctrl-C (SIGINT) stops a sweep early (runs with
+train.checkpoint_every saving a checkpoint first) and --resume completes it to the tables of an
+uninterrupted sweep."""
 import json
 import os
 import signal
@@ -62,6 +63,26 @@ def test_interrupted_sweep_resumes_to_the_same_tables(tmp_path):
     assert 0 < done < 8  # stopped early
     sw = scb.sweep(tmp_path / "s.json", tmp_path / "a", resume=True, progress=False)
     assert sw.summary["skipped"] == done
+    scb.sweep(tmp_path / "s.json", tmp_path / "b", progress=False)
+    for name in ("runs.csv", "curves.csv"):
+        assert sorted_rows(tmp_path / "a" / name) == sorted_rows(tmp_path / "b" / name)
+
+
+def test_ctrl_c_checkpoints_the_runs_in_flight(tmp_path):
+    # Two long runs with checkpoint_every never reached: only the stop can have saved them.
+    long = {"base": dict(SWEEP["base"], problem={"N": 3, "T": 400, "Q": 2},
+                         train={"steps": 40000, "batch_size": 64, "checkpoint_every": 10 ** 9}),
+            "grid": {"train.lambda": [0.0, 0.01]}}
+    (tmp_path / "s.json").write_text(json.dumps(long))
+    code = (f"import sys; sys.path.insert(0, {os.path.join(os.path.dirname(__file__), '..')!r}); import scb; "
+            f"scb.sweep({str(tmp_path / 's.json')!r}, {str(tmp_path / 'a')!r}, progress=False, threads=1)")
+    child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=60) != 0
+    assert "KeyboardInterrupt" in child.stderr.read()
+    assert len(list((tmp_path / "a" / "checkpoints").iterdir())) >= 1
+    scb.sweep(tmp_path / "s.json", tmp_path / "a", resume=True, progress=False)
     scb.sweep(tmp_path / "s.json", tmp_path / "b", progress=False)
     for name in ("runs.csv", "curves.csv"):
         assert sorted_rows(tmp_path / "a" / name) == sorted_rows(tmp_path / "b" / name)
