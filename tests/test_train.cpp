@@ -116,6 +116,35 @@ TEST(Determinism, ThreadCountAndPackLayoutDoNotChangeResults) {
   }
 }
 
+// The CPU backend's two schedules (cpu_backend.cpp) give the same bits: three runs on two threads
+// take the phased one (fewer than 4 runs per thread; steps above the parallel threshold, so both
+// threads work), on one thread every run's whole step is one item. N = 40 puts V transposed into
+// the residual and splits dV into two blocks of rows; each algorithm, with noise and softmax.
+TEST(Determinism, PhasedAndWholeRunSchedulesGiveTheSameBits) {
+  for (const char* kind : {"sgd", "proximal", "population", "softmax"}) {
+    SCOPED_TRACE(kind);
+    std::vector<scb::Config> cfgs;
+    for (uint64_t seed : {0, 1, 2}) {
+      json train = {{"algorithm", std::string(kind) == "softmax" ? "sgd" : kind}, {"steps", 12}, {"batch_size", 40},
+                    {"seed", seed}, {"stage1_steps", 4}, {"lambda", 0.002 * double(seed + 1)}, {"lr_A", 0.02}};
+      if (std::string(kind) == "population") train["noise"] = 0.02;
+      json doc = {{"problem", {{"N", 40}, {"T", 2048}, {"Q", 3}, {"seed", 1}}}, {"train", train}, {"eval", {{"every", 4}}}};
+      if (std::string(kind) == "softmax") doc["model"] = {{"attention", "softmax"}}, doc["train"]["lr_A"] = 20;
+      cfgs.push_back(scbtest::make_config(doc));
+    }
+    const auto pb = scb::make_problem(cfgs[0]);
+    const Trained phased = train(cfgs, {pb, pb, pb}, 2), whole = train(cfgs, {pb, pb, pb}, 1);
+    EXPECT_EQ(std::memcmp(phased.pack.V.data(), whole.pack.V.data(), phased.pack.V.size() * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(phased.pack.A.data(), whole.pack.A.data(), phased.pack.A.size() * sizeof(float)), 0);
+    for (size_t r = 0; r < cfgs.size(); ++r) {
+      expect_same_result(phased.results[r], whole.results[r], "schedules");
+      EXPECT_EQ(phased.results[r].status, scb::RunStatus::done) << "run " << r;
+      EXPECT_EQ(phased.pack.step[r], 12) << "run " << r;
+    }
+    EXPECT_NE(std::memcmp(phased.pack.A_of(0), phased.pack.A_of(1), sizeof(float) * 40 * 2048), 0);
+  }
+}
+
 TEST(Determinism, RepeatedTrainingIsIdentical) {
   const std::vector<scb::Config> cfgs = determinism_configs("proximal");
   const auto pb = scb::make_problem(cfgs[0]);

@@ -2,13 +2,16 @@
 // signal handler may safely do; the engine looks at it between steps.
 #include "scb/cli/interrupt.hpp"
 
+#include <atomic>
 #include <csignal>
 
 namespace scb {
 
 namespace {
 
-volatile std::sig_atomic_t g_signal = 0;
+// Lock-free, so safe to set in a signal handler, and read by every worker thread without a race.
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 
 extern "C" void on_signal(int s) {
   if (g_signal != 0) {  // the second one: the default action, now

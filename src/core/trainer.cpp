@@ -23,15 +23,35 @@ void save_checkpoints(const std::vector<uint32_t>& evaluated, const std::vector<
   for (uint32_t r : due) hooks.save(r, results[r]);
 }
 
-// A stop was asked for: a checkpoint of every run still going that keeps checkpoints.
+// A stop was asked for: a checkpoint of every run not yet reported that keeps checkpoints, those
+// that finished or diverged in the last step included (a resume evaluates and closes them).
 void save_before_stop(const RunPack& pack, const std::vector<uint8_t>& reported, const std::vector<RunResult>& results,
                       Backend& backend, const TrainHooks& hooks) {
   std::vector<uint32_t> keep;
   for (size_t r = 0; r < pack.size(); ++r)
-    if (!reported[r] && pack.active(r) && hooks.checkpointed(r)) keep.push_back(uint32_t(r));
+    if (!reported[r] && hooks.checkpointed(r)) keep.push_back(uint32_t(r));
   if (keep.empty()) return;
   backend.download();
   for (uint32_t r : keep) hooks.save(r, results[r]);
+}
+
+// The pack's progress after a step, handed to the caller's callback.
+void report_progress(const RunPack& pack, const std::vector<RunResult>& results, int64_t steps_total,
+                     std::chrono::steady_clock::time_point start, const ProgressFn& progress) {
+  const size_t R = pack.size();
+  TrainProgress pr;
+  pr.steps_total = steps_total;
+  for (size_t r = 0; r < R; ++r) {
+    pr.steps_done += pack.status[r] == RunStatus::diverged ? pack.steps[r] : pack.step[r];
+    pr.sample_tokens += pack.samples[r] * int64_t(pack.T);
+  }
+  pr.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (size_t r = R; r-- > 0;)
+    if (!results[r].curve.empty()) {
+      pr.last_loss = results[r].curve.back().loss;
+      break;
+    }
+  progress(pr);
 }
 
 }  // namespace
@@ -92,22 +112,20 @@ std::vector<RunResult> train_pack(RunPack& pack, Backend& backend, const Progres
     for (size_t r = 0; r < R; ++r) any |= pack.active(r);
     if (!any) break;
     backend.step();
-    if (hooks && hooks->stopping && hooks->save && !stop_saved && hooks->stopping()) {
+    // Before the progress callback ends training, and again if it throws for a stop that came
+    // after the check (another worker saw the signal first, or it arrived in between).
+    auto save_if_stopping = [&] {
+      if (!hooks || !hooks->stopping || !hooks->save || stop_saved || !hooks->stopping()) return;
       save_before_stop(pack, reported, results, backend, *hooks);
       stop_saved = true;
-    }
-    if (progress) {
-      TrainProgress pr;
-      pr.steps_total = steps_total;
-      for (size_t r = 0; r < R; ++r) {
-        pr.steps_done += pack.status[r] == RunStatus::diverged ? pack.steps[r] : pack.step[r];
-        pr.sample_tokens += pack.samples[r] * int64_t(pack.T);
+    };
+    save_if_stopping();
+    if (progress) try {
+        report_progress(pack, results, steps_total, start, progress);
+      } catch (...) {
+        save_if_stopping();
+        throw;
       }
-      pr.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      for (size_t r = R; r-- > 0;)
-        if (!results[r].curve.empty()) { pr.last_loss = results[r].curve.back().loss; break; }
-      progress(pr);
-    }
   }
   backend.download();
   return results;

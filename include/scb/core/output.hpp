@@ -29,8 +29,8 @@ struct RunTiming {
 
 // Everything `scb train --out DIR` writes, for run r of a trained pack, each file durable (fsync
 // checked) and the folder synced; callers build DIR under a temporary name and rename it.
-// `inputs` holds the hashes of the files cfg reads, taken when they were read (the sweep's, or
-// the single run's, computed once before training): the files are not read again here.
+// `inputs` holds the hashes of the files cfg reads, computed once before training (a sweep's at
+// its start, a single run's right after it read them): the files are not read again here.
 void write_run_outputs(const std::filesystem::path& dir, const Config& cfg, const RunPack& pack,
                        size_t r, const RunResult& result, const RunTiming& timing, const InputHashes& inputs);
 
