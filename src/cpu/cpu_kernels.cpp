@@ -46,8 +46,7 @@ __attribute__((target("avx2"))) double tile_sum_avx2(const float* a, uint32_t le
 }  // namespace
 
 double tile_sum(const float* a, uint32_t len, float limit, bool& bad) {
-  static const bool avx2 = token_draw_isa_used() != DrawIsa::scalar;
-  return avx2 ? tile_sum_avx2(a, len, limit, bad) : tile_sum_scalar(a, len, limit, bad);
+  return avx2_loops() ? tile_sum_avx2(a, len, limit, bad) : tile_sum_scalar(a, len, limit, bad);
 }
 
 #else

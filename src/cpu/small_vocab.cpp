@@ -78,11 +78,7 @@ __attribute__((target("avx2"))) void gather_avx2(const uint16_t* tok, const doub
 
 }  // namespace
 
-// With the token drawing's instruction set: SCB_SIMD=off turns these off too (golden.byte_identical_scalar).
-bool small_vocab_kernels(uint32_t N) {
-  static const bool avx2 = token_draw_isa_used() != DrawIsa::scalar;
-  return avx2 && N >= 1 && N <= kSmallVocabMaxN;
-}
+bool small_vocab_kernels(uint32_t N) { return avx2_loops() && N >= 1 && N <= kSmallVocabMaxN; }
 
 void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
                          uint64_t* count, bool fresh) {

@@ -346,9 +346,14 @@ DrawIsa detect_isa() { return DrawIsa::scalar; }
 
 void narrow_tokens(const uint32_t* x, uint32_t n, uint16_t* out) {
 #if defined(SCB_TOKEN_DRAW_X86)
-  if (token_draw_isa_used() != DrawIsa::scalar) return narrow_tokens_avx2(x, n, out);
+  if (avx2_loops()) return narrow_tokens_avx2(x, n, out);
 #endif
   for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
+}
+
+bool avx2_loops() {
+  static const bool on = token_draw_isa_used() != DrawIsa::scalar;
+  return on;
 }
 
 DrawIsa token_draw_isa_used() {

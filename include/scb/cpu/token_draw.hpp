@@ -32,6 +32,10 @@ bool draw_isa_supported(DrawIsa isa);
 void draw_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
                       uint32_t t0, uint32_t n, uint32_t* out);
 DrawIsa token_draw_isa_used();
+// Whether the CPU's hand-vectorised AVX2 loops run (tile sums, small-vocabulary scatter and
+// gather, token narrowing): with any vector schedule of the token drawing, so SCB_SIMD=off turns
+// every one of them off together (the golden.byte_identical_scalar test).
+bool avx2_loops();
 const char* draw_isa_name(DrawIsa isa);  // "avx512", "avx2", "avx2-gather" or "scalar"
 const char* token_draw_isa();            // name of the schedule draw_tokens uses
 
