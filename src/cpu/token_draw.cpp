@@ -298,7 +298,10 @@ DrawIsa choose_table_reads() {
 
 DrawIsa detect_isa() {
   const char* env = std::getenv("SCB_SIMD");
-  const std::string cap = env ? env : "";
+  std::string cap = env ? env : "";
+  const bool known = cap == "off" || cap == "0" || cap == "scalar" || cap == "avx2" || cap == "avx512" ||
+                     cap == "avx2-gather" || cap == "avx2-loads";
+  if (!known) cap.clear();  // an unknown value caps nothing (as if unset)
   if (cap == "off" || cap == "0" || cap == "scalar") return DrawIsa::scalar;
   if (cap.empty() || cap == "avx512")
     if (draw_isa_supported(DrawIsa::avx512)) return DrawIsa::avx512;
