@@ -2,6 +2,7 @@
 // doubles and the float parameters must come back bit for bit (non-finite values included).
 #include "scb/core/checkpoint.hpp"
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -11,7 +12,6 @@
 #include "scb/core/config.hpp"
 #include "scb/core/durable_file.hpp"
 #include "scb/core/failpoint.hpp"
-#include "scb/core/json_text.hpp"
 
 namespace scb {
 
@@ -30,11 +30,11 @@ void put_array(std::string& out, const std::vector<T>& v) {
   out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
-// Reads what put wrote; any shortfall is a damaged file.
+// Reads what put wrote from the file; any shortfall is a damaged file. Arrays are read, or only
+// their length checked and their values skipped.
 struct Reader {
-  const std::string& bytes;
+  std::ifstream in;
   const std::filesystem::path& file;
-  size_t at = 0;
   template <typename T>
   T get() {
     T v;
@@ -42,17 +42,19 @@ struct Reader {
     return v;
   }
   template <typename T>
-  std::vector<T> get_array(uint64_t expected) {
+  std::vector<T> get_array(uint64_t expected, bool keep) {
     const uint64_t n = get<uint64_t>();
     if (n != expected) throw ConfigError(fmt::format("{}: damaged checkpoint (an array of {} values where {} belong)", file.string(), n, expected));
-    std::vector<T> v(n);
-    take(v.data(), n * sizeof(T));
+    std::vector<T> v(keep ? n : 0);
+    if (keep)
+      take(v.data(), n * sizeof(T));
+    else
+      in.seekg(std::streamoff(n * sizeof(T)), std::ios::cur);
     return v;
   }
   void take(void* dst, size_t n) {
-    if (bytes.size() - at < n) throw ConfigError(fmt::format("{}: the checkpoint is cut short", file.string()));
-    std::memcpy(dst, bytes.data() + at, n);
-    at += n;
+    if (!in.read(static_cast<char*>(dst), std::streamsize(n)))
+      throw ConfigError(fmt::format("{}: the checkpoint is cut short", file.string()));
   }
 };
 
@@ -96,62 +98,47 @@ void write_checkpoint(const std::filesystem::path& file, const RunCheckpoint& c)
   failpoint("checkpoint_written");
 }
 
-RunCheckpoint read_checkpoint(const std::filesystem::path& file) {
-  const std::string bytes = read_text_file(file, "the checkpoint");
-  Reader in{bytes, file};
+namespace {
+
+// The one reader of the layout write_checkpoint writes. Every check (magic, id, array lengths,
+// curve length, the file's exact size) is made either way; `whole` also reads V, A and the curve.
+RunCheckpoint read_checkpoint_file(const std::filesystem::path& file, bool whole) {
+  errno = 0;
+  Reader in{std::ifstream(file, std::ios::binary), file};
+  if (!in.in)
+    throw ConfigError(fmt::format("{}: cannot read the checkpoint ({})", file.string(), std::strerror(errno ? errno : ENOENT)));
   char magic[sizeof kMagic];
   in.take(magic, sizeof magic);
-  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) throw ConfigError(fmt::format("{}: not a checkpoint of scb", file.string()));
+  const uint64_t id_size = in.get<uint64_t>();
+  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0 || id_size > 64)
+    throw ConfigError(fmt::format("{}: not a checkpoint of scb", file.string()));
   RunCheckpoint c;
-  c.run_id.resize(std::min<uint64_t>(in.get<uint64_t>(), 64));
+  c.run_id.resize(id_size);
   in.take(c.run_id.data(), c.run_id.size());
   c.N = in.get<uint32_t>(), c.T = in.get<uint32_t>();
   c.step = in.get<int64_t>(), c.samples = in.get<int64_t>(), c.diverged_step = in.get<int64_t>();
   c.status = RunStatus(in.get<uint8_t>());
-  c.V = in.get_array<float>(uint64_t(c.N) * c.N);
-  c.A = in.get_array<float>(uint64_t(c.N) * c.T);
+  c.V = in.get_array<float>(uint64_t(c.N) * c.N, whole);
+  c.A = in.get_array<float>(uint64_t(c.N) * c.T, whole);
   const uint64_t points = in.get<uint64_t>();
   if (points > uint64_t(c.step) + 2) throw ConfigError(fmt::format("{}: damaged checkpoint (curve length)", file.string()));
-  for (uint64_t k = 0; k < points; ++k) c.result.curve.push_back(get_metrics(in));
-  c.result.best = get_metrics(in);
-  if (in.at != bytes.size()) throw ConfigError(fmt::format("{}: damaged checkpoint (trailing bytes)", file.string()));
-  return c;
-}
-
-std::string checkpoint_run_id(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot read the checkpoint", file.string()));
-  auto get = [&](auto& v) {
-    if (!in.read(reinterpret_cast<char*>(&v), sizeof v)) throw ConfigError(fmt::format("{}: the checkpoint is cut short", file.string()));
-  };
-  char magic[sizeof kMagic];
-  uint64_t id_size = 0;
-  get(magic), get(id_size);
-  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0 || id_size > 64)
-    throw ConfigError(fmt::format("{}: not a checkpoint of scb", file.string()));
-  std::string run_id(id_size, '\0');
-  in.read(run_id.data(), std::streamsize(id_size));
-  uint32_t N = 0, T = 0;
-  int64_t step = 0, counters[2];
-  uint8_t status = 0;
-  get(N), get(T), get(step), get(counters[0]), get(counters[1]), get(status);
-  for (uint64_t expected : {uint64_t(N) * N, uint64_t(N) * T}) {  // V, A: skipped, their lengths checked
-    uint64_t n = 0;
-    get(n);
-    if (n != expected) throw ConfigError(fmt::format("{}: damaged checkpoint (an array of {} values where {} belong)", file.string(), n, expected));
-    in.seekg(std::streamoff(n * sizeof(float)), std::ios::cur);
-  }
-  uint64_t points = 0;
-  get(points);
-  if (points > uint64_t(step) + 2) throw ConfigError(fmt::format("{}: damaged checkpoint (curve length)", file.string()));
   std::string one;
   put_metrics(one, Metrics{});
   std::error_code ec;
   const uint64_t size = std::filesystem::file_size(file, ec);
-  if (ec || size != uint64_t(in.tellg()) + (points + 1) * one.size())
+  if (ec || size != uint64_t(in.in.tellg()) + (points + 1) * one.size())
     throw ConfigError(fmt::format("{}: damaged checkpoint (size)", file.string()));
-  return run_id;
+  if (!whole) return c;
+  for (uint64_t k = 0; k < points; ++k) c.result.curve.push_back(get_metrics(in));
+  c.result.best = get_metrics(in);
+  return c;
 }
+
+}  // namespace
+
+RunCheckpoint read_checkpoint(const std::filesystem::path& file) { return read_checkpoint_file(file, true); }
+
+std::string checkpoint_run_id(const std::filesystem::path& file) { return read_checkpoint_file(file, false).run_id; }
 
 void restore_checkpoint(RunPack& pack, size_t r, const RunCheckpoint& c) {
   if (c.N != pack.N || c.T != pack.T) throw std::logic_error("restore_checkpoint: the checkpoint's shape differs from the pack's");
