@@ -154,7 +154,8 @@ class CpuBackend final : public Backend {
     return std::max(least, items / (32 * size_t(threads)));
   }
 
-  // Runs with fewer runs than threads: phase by phase, each phase's items spread over the threads.
+  // Fewer than kRunsPerThreadToFuse runs per thread: phase by phase, each phase's items spread
+  // over the threads.
   void phased_step(int threads) {
     const RunPack& p = *st_.pack;
     auto forward = [&](size_t i, int) { if_active(sample_items_[i], [&](Item it) { cpu::forward(st_, it.run, it.index); }); };

@@ -82,6 +82,10 @@ bool small_vocab_kernels(uint32_t N) { return avx2_loops() && N >= 1 && N <= kSm
 
 void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
                          uint64_t* count, bool fresh) {
+  if (!small_vocab_kernels(N)) {
+    if (fresh) std::fill_n(part, 4 * N, 0.0), std::fill_n(count, 4 * N, uint64_t{0});
+    return scatter_scalar(x, a, scale, 0, n, part, count);
+  }
   switch (N) {
     case 1: return scatter_n<1>(x, a, scale, n, part, count, fresh);
     case 2: return scatter_n<2>(x, a, scale, n, part, count, fresh);

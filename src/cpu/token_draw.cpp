@@ -96,7 +96,7 @@ class Philox8 {
 };
 
 // alias_sample of model.hpp on eight words: idx = hi(u * n), accept idx when lo(u * n) < threshold.
-// Lookup is how the two tables are read at idx: gathers (any N), or registers (N <= 32).
+// Lookup is how the two tables are read at idx: registers (N <= 16), scalar loads or gathers.
 template <typename Lookup>
 __attribute__((target("avx2"))) inline __m256i alias8(const Lookup& table, uint32_t n, __m256i u) {
   __m256i idx, frac;

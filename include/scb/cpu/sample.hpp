@@ -58,19 +58,12 @@ SampleResult forward_sample(const ProblemView& pv, const float* V, const float* 
     // addition to the same h[x] (through memory). Four partial histograms, one per position
     // mod 4 (chunks start at multiples of 4), break that chain; they are combined in a fixed
     // order, ((h0 + h1) + h2) + h3. Up to kSmallVocabMaxN the same sums run in vector lanes.
+    // The first chunk starts the sums (the vector loop in registers: a fill of these arrays was a
+    // fifth of a sample at T = 100).
     double part[4 * kSplitScatterMaxN];  // part[4 j + m]: token j, positions = m (mod 4)
     uint64_t cl[4 * kSplitScatterMaxN];
-    const bool vector = small_vocab_kernels(N);
-    if (!vector) {  // the vector loop starts its sums in registers: a fill here was a fifth of a sample at T = 100
-      std::fill_n(part, 4 * N, 0.0);
-      std::fill_n(cl, 4 * N, uint64_t{0});
-    }
     draw_chunks([&](uint32_t t0, uint32_t n, const uint32_t* x) {
-      if (vector) return scatter_small_vocab(x, a + t0, scale, n, N, part, cl, t0 == 0);
-      for (uint32_t i = 0; i < n; ++i) {
-        part[4 * x[i] + (i & 3u)] += static_cast<double>(a[t0 + i] * scale);
-        ++cl[4 * x[i] + (i & 3u)];
-      }
+      scatter_small_vocab(x, a + t0, scale, n, N, part, cl, t0 == 0);
     });
     for (uint32_t j = 0; j < N; ++j) {
       const double* hj = part + 4 * j;

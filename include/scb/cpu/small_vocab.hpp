@@ -21,6 +21,7 @@ bool small_vocab_kernels(uint32_t N);
 // part[4 * j + m] += sum of (double)(a[i] * scale) over i in [0, n) with i % 4 == m and x[i] == j,
 // in increasing i, and count[4 * j + m] likewise counts them (4 N entries each). 4-aligned chunks
 // keep m = t % 4. fresh: start from +0.0 and 0 instead of what part and count hold (the first chunk).
+// Any N: the vector lanes where small_vocab_kernels(N), the scalar loop they reproduce otherwise.
 void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
                          uint64_t* count, bool fresh = false);
 
