@@ -258,18 +258,18 @@ namespace {
 // The CPU's token drawing in every schedule this machine supports (scalar, AVX2, AVX-512) gives
 // draw_token_block's tokens bit for bit, for any chunk start and length, on tables with 2 to 500
 // outcomes (skewed and alias-heavy tables included: the mu of a random Dirichlet P), on each side of the
-// register-table sizes (8, 16, 32) and beyond them (gathers).
+// register-table sizes (AVX2: 8, 16; AVX-512: 16, 32, 64) and beyond them (gathers).
 TEST(TokenDraw, EverySupportedScheduleEqualsDrawTokenBlock) {
   std::vector<scb::DrawIsa> isas;
   for (scb::DrawIsa isa : {scb::DrawIsa::scalar, scb::DrawIsa::avx2, scb::DrawIsa::avx2_gather, scb::DrawIsa::avx512})
     if (scb::draw_isa_supported(isa)) isas.push_back(isa);
   if (isas.size() < 4) std::printf("[ note ] only %zu of 4 token-drawing schedules run on this CPU\n", isas.size());
-  for (uint32_t N : {2u, 3u, 8u, 9u, 16u, 17u, 32u, 33u, 100u, 500u}) {
+  for (uint32_t N : {2u, 3u, 8u, 9u, 16u, 17u, 32u, 33u, 64u, 65u, 100u, 500u}) {
     const auto pb = scb::make_problem(
         scbtest::make_config(scbtest::json{{"problem", {{"N", N}, {"T", 1000}, {"Q", 2}, {"seed", N + 7}}}}));
     const scb::ProblemView pv = pb->view();
     for (uint32_t t0 : {0u, 4u, 32u, 996u}) {
-      for (uint32_t n : {1u, 3u, 4u, 31u, 32u, 33u, 64u, 100u, 256u}) {
+      for (uint32_t n : {1u, 3u, 4u, 31u, 32u, 33u, 63u, 64u, 65u, 100u, 128u, 200u, 256u}) {
         std::vector<uint32_t> want(n);
         for (uint32_t i = 0; i < n; ++i) want[i] = scb::draw_token(pv, 0x1234567890abull, 9, 5, t0 + i);
         for (scb::DrawIsa isa : isas) {

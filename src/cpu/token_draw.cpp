@@ -1,9 +1,10 @@
 // Token drawing for the CPU backend: draw_token_block's tokens in two schedules (see
 // token_draw.hpp). The AVX2 one computes Philox4x32-10 for eight consecutive blocks of four
 // positions at once (AVX-512: sixteen) (32 x 32 -> 64-bit products with vpmuludq on the even and the odd lanes),
-// looks the 32 words up in the alias table with two gathers, and transposes the 4 x 8 result
-// into position order. Every instruction is exact integer arithmetic, so the tokens equal the
-// scalar ones bit for bit (tests/test_rng.cpp checks each against draw_token_block).
+// looks the 32 (64) words up in the alias table (from registers when it is small, else with
+// loads or gathers), and transposes the result into position order. Every instruction is exact
+// integer arithmetic, so the tokens equal the scalar ones bit for bit (tests/test_rng.cpp checks
+// each against draw_token_block).
 #include "scb/cpu/token_draw.hpp"
 
 #include <algorithm>
@@ -216,46 +217,124 @@ __attribute__((target("avx2"))) void draw_tokens_avx2(const ProblemView& pv, uin
   draw_tokens_avx2_with(LoadTable{thr, al}, pv, seed, step, sample, t0, n, out);
 }
 
-// The same for AVX-512F: 16 blocks, 64 tokens per round. (GCC 12's avx512fintrin.h initialises
-// its "undefined" vectors from themselves, which -Wmaybe-uninitialized reports inside them.)
+// The same for AVX-512F: 16 blocks, 64 tokens per round, the same shape as the AVX2 schedule
+// (Philox's per-call constants once per call, tables of up to 64 entries in registers). (GCC 12's
+// avx512fintrin.h initialises its "undefined" vectors from themselves, which -Wmaybe-uninitialized
+// reports inside them.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-__attribute__((target("avx512f"))) inline void mulhilo16(__m512i a, __m512i m, __m512i& hi, __m512i& lo) {
+#define SCB_AVX512 __attribute__((target("avx512f")))
+SCB_AVX512 inline void mulhilo16(__m512i a, __m512i m, __m512i& hi, __m512i& lo) {
   const __m512i even = _mm512_mul_epu32(a, m);
-  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(m, 32));
-  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+  const __m512i odd = _mm512_mul_epu32(_mm512_shuffle_epi32(a, _MM_PERM_DDBB), m);  // odd lanes to even
+  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_shuffle_epi32(odd, _MM_PERM_CCAA));
+  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_shuffle_epi32(even, _MM_PERM_DDBB), odd);
 }
 
-__attribute__((target("avx512f"))) void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step,
-                                                            uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out) {
-  const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
-  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+// Philox8 on sixteen lanes (the same precomputation; see there).
+class Philox16 {
+ public:
+  SCB_AVX512 Philox16(uint32_t c1, uint32_t c2, uint32_t c3, uint64_t seed) {
+    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+    const uint64_t p1 = uint64_t(c2) * 0xCD9E8D57u;
+    const uint32_t w0 = uint32_t(p1 >> 32) ^ c1 ^ k0, w1 = uint32_t(p1);
+    x2_0_ = _mm512_set1_epi32(int(c3 ^ k1));
+    k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+    const uint64_t p0 = uint64_t(w0) * 0xD2511F53u;
+    x0_1_ = _mm512_set1_epi32(int(w1 ^ k0));
+    x2_1_ = _mm512_set1_epi32(int(uint32_t(p0 >> 32) ^ k1));
+    v3_1_ = _mm512_set1_epi32(int(uint32_t(p0)));
+    for (int round = 2; round < 10; ++round) {
+      k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+      key0_[round - 2] = _mm512_set1_epi32(int(k0));
+      key1_[round - 2] = _mm512_set1_epi32(int(k1));
+    }
+  }
+  SCB_AVX512 void blocks(uint32_t c0, __m512i w[4]) const {
+    const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i hi0, lo0, hi1, lo1;
+    mulhilo16(_mm512_add_epi32(_mm512_set1_epi32(int(c0)), lanes), m0, hi0, lo0);
+    __m512i v2 = _mm512_xor_si512(hi0, x2_0_), v3 = lo0;
+    mulhilo16(v2, m1, hi1, lo1);
+    __m512i v0 = _mm512_xor_si512(hi1, x0_1_), v1 = lo1;
+    v2 = _mm512_xor_si512(v3, x2_1_);
+    v3 = v3_1_;
+    for (int round = 2; round < 10; ++round) {
+      mulhilo16(v0, m0, hi0, lo0);
+      mulhilo16(v2, m1, hi1, lo1);
+      v0 = _mm512_ternarylogic_epi32(hi1, v1, key0_[round - 2], 0x96);  // three-way xor
+      v1 = lo1;
+      v2 = _mm512_ternarylogic_epi32(hi0, v3, key1_[round - 2], 0x96);
+      v3 = lo0;
+    }
+    w[0] = v0, w[1] = v1, w[2] = v2, w[3] = v3;
+  }
+
+ private:
+  __m512i x2_0_, x0_1_, x2_1_, v3_1_;
+  __m512i key0_[8], key1_[8];
+};
+
+struct GatherTable16 {
+  const uint32_t* threshold;
+  const uint32_t* alias;
+  SCB_AVX512 void read(__m512i idx, __m512i& thr, __m512i& al) const {
+    thr = _mm512_i32gather_epi32(idx, threshold, 4);
+    al = _mm512_i32gather_epi32(idx, alias, 4);
+  }
+};
+
+// Tables of up to 16 * Parts entries in registers: vpermd reads 16 entries, vpermt2d 32 (bit 4
+// of idx picks the register of a pair), and bits 5 and 6 pick the pair (N <= 128).
+template <int Parts>
+struct RegisterTable16 {
+  static_assert(Parts == 1 || Parts == 2 || Parts == 4 || Parts == 8);
+  __m512i thr[Parts], al[Parts];
+  SCB_AVX512 RegisterTable16(const uint32_t* threshold, const uint32_t* alias, uint32_t n) {
+    for (int p = 0; p < Parts; ++p) {
+      const uint32_t left = n > 16u * p ? std::min(16u, n - 16u * p) : 0u;
+      const __mmask16 in = __mmask16((1u << left) - 1u);  // lanes at or past n read nothing
+      thr[p] = _mm512_maskz_loadu_epi32(in, threshold + 16 * p);
+      al[p] = _mm512_maskz_loadu_epi32(in, alias + 16 * p);
+    }
+  }
+  SCB_AVX512 static __m512i lookup(const __m512i* part, __m512i idx) {
+    if constexpr (Parts == 1) {
+      return _mm512_permutexvar_epi32(idx, part[0]);
+    } else {
+      return lookup_pairs(part, idx);
+    }
+  }
+  SCB_AVX512 static __m512i lookup_pairs(const __m512i* part, __m512i idx) {
+    __m512i pair[Parts / 2];
+    for (int p = 0; p < Parts / 2; ++p) pair[p] = _mm512_permutex2var_epi32(part[2 * p], idx, part[2 * p + 1]);
+    if constexpr (Parts == 2) return pair[0];
+    const __mmask16 bit5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
+    const __m512i low = _mm512_mask_blend_epi32(bit5, pair[0], pair[1]);
+    if constexpr (Parts == 4) return low;
+    const __m512i high = _mm512_mask_blend_epi32(bit5, pair[2], pair[3]);
+    return _mm512_mask_blend_epi32(_mm512_test_epi32_mask(idx, _mm512_set1_epi32(64)), low, high);
+  }
+  SCB_AVX512 void read(__m512i idx, __m512i& t, __m512i& a) const {
+    t = lookup(thr, idx);
+    a = lookup(al, idx);
+  }
+};
+
+template <typename Lookup>
+SCB_AVX512 void draw_tokens_avx512_with(const Lookup& table, const ProblemView& pv, uint64_t seed, uint32_t step,
+                                        uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out) {
+  const Philox16 philox(sample, step, kStreamTokens, seed);
   const __m512i nn = _mm512_set1_epi32(int(pv.N));
   uint32_t i = 0;
   for (; i + 64 <= n; i += 64) {
-    __m512i v0 = _mm512_add_epi32(_mm512_set1_epi32(int((t0 + i) / 4)), lanes);
-    __m512i v1 = _mm512_set1_epi32(int(sample)), v2 = _mm512_set1_epi32(int(step));
-    __m512i v3 = _mm512_set1_epi32(int(kStreamTokens));
-    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
-    for (int round = 0; round < 10; ++round) {
-      __m512i hi0, lo0, hi1, lo1;
-      mulhilo16(v0, m0, hi0, lo0);
-      mulhilo16(v2, m1, hi1, lo1);
-      v0 = _mm512_xor_si512(_mm512_xor_si512(hi1, v1), _mm512_set1_epi32(int(k0)));
-      v1 = lo1;
-      v2 = _mm512_xor_si512(_mm512_xor_si512(hi0, v3), _mm512_set1_epi32(int(k1)));
-      v3 = lo0;
-      k0 += 0x9E3779B9u;
-      k1 += 0xBB67AE85u;
-    }
-    const __m512i w[4] = {v0, v1, v2, v3};
-    __m512i x[4];
-    for (int j = 0; j < 4; ++j) {
-      __m512i idx, frac;
+    __m512i w[4], x[4];
+    philox.blocks((t0 + i) / 4, w);
+    for (int j = 0; j < 4; ++j) {  // alias_sample, as alias8
+      __m512i idx, frac, thr, al;
       mulhilo16(w[j], nn, idx, frac);
-      const __m512i thr = _mm512_i32gather_epi32(idx, pv.mu_threshold, 4);
-      const __m512i al = _mm512_i32gather_epi32(idx, pv.mu_alias, 4);
+      table.read(idx, thr, al);
       x[j] = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(frac, thr), al, idx);
     }
     // x[j] lane l is the token at position 4 l + j. A 4 x 4 transpose in each 128-bit quarter
@@ -273,6 +352,21 @@ __attribute__((target("avx512f"))) void draw_tokens_avx512(const ProblemView& pv
   }
   if (i < n) draw_tokens_avx2(pv, seed, step, sample, t0 + i, n - i, out + i, true);
 }
+
+// Tables of up to 64 entries from registers, larger ones with gathers (AVX-512's gathers beat
+// scalar loads wherever it has been measured).
+SCB_AVX512 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
+                                   uint32_t t0, uint32_t n, uint32_t* out) {
+  if (n < 64) return draw_tokens_avx2(pv, seed, step, sample, t0, n, out, true);
+  const uint32_t N = pv.N;
+  const uint32_t *thr = pv.mu_threshold, *al = pv.mu_alias;
+  if (N <= 16) return draw_tokens_avx512_with(RegisterTable16<1>(thr, al, N), pv, seed, step, sample, t0, n, out);
+  if (N <= 32) return draw_tokens_avx512_with(RegisterTable16<2>(thr, al, N), pv, seed, step, sample, t0, n, out);
+  if (N <= 64) return draw_tokens_avx512_with(RegisterTable16<4>(thr, al, N), pv, seed, step, sample, t0, n, out);
+  if (N <= 128) return draw_tokens_avx512_with(RegisterTable16<8>(thr, al, N), pv, seed, step, sample, t0, n, out);
+  draw_tokens_avx512_with(GatherTable16{thr, al}, pv, seed, step, sample, t0, n, out);
+}
+#undef SCB_AVX512
 #pragma GCC diagnostic pop
 
 // Loads or gathers for AVX2 tables over 16 entries: the faster of the two on this CPU, timed once
