@@ -206,9 +206,9 @@ TEST(ShrinkColumn, SkippingZeroTilesIsExact) {
 
 // The residual r = V h - e_{x_o}, g = V^T r through the transposed copy of V (vectorised axpy
 // loops, the CPU backend's path from N = 32) and row by row give the same bits, for N not a
-// multiple of 4 and each output token; and they equal a plain double loop.
+// multiple of 4 and each output token; and they equal a plain double loop (N <= 4: unrolled).
 TEST(SampleResidual, TransposedAndRowPathsAgreeBitForBit) {
-  for (uint32_t N : {3u, 7u, 33u, 130u}) {
+  for (uint32_t N : {1u, 2u, 3u, 4u, 5u, 7u, 33u, 130u}) {
     std::vector<float> V(size_t(N) * N), VT(size_t(N) * N);
     std::vector<double> h(N);
     for (uint32_t i = 0; i < N; ++i) {

@@ -75,9 +75,37 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) bool shrink_column(
   return bad;
 }
 
+namespace {
+
+// sample_residual at a vocabulary small enough to unroll (the reference problem: N = 3): r, g and
+// h stay in registers instead of making every addition wait on a store and a reload through
+// memory. The same sums in the same order (from +0, ascending j for r_i, ascending i for g_j).
+template <uint32_t N>
+void small_residual(const float* V, const double* h, uint32_t x_o, double* r, double* g) {
+  double rr[N], gg[N];
+  for (uint32_t i = 0; i < N; ++i) {
+    double s = 0;
+    for (uint32_t j = 0; j < N; ++j) s += static_cast<double>(V[i * N + j]) * h[j];
+    rr[i] = s - (i == x_o ? 1.0 : 0.0);  // s - (+0.0) == s for every s, NaN and -0.0 included
+  }
+  for (uint32_t j = 0; j < N; ++j) gg[j] = 0;
+  for (uint32_t i = 0; i < N; ++i)
+    for (uint32_t j = 0; j < N; ++j) gg[j] += static_cast<double>(V[i * N + j]) * rr[i];
+  for (uint32_t i = 0; i < N; ++i) r[i] = rr[i], g[i] = gg[i];
+}
+
+}  // namespace
+
 __attribute__((target_clones("avx512f", "avx2", "default"))) void sample_residual(const float* V, const float* VT,
                                                                                   uint32_t N, const double* h,
                                                                                   uint32_t x_o, double* r, double* g) {
+  switch (N) {
+    case 1: return small_residual<1>(V, h, x_o, r, g);
+    case 2: return small_residual<2>(V, h, x_o, r, g);
+    case 3: return small_residual<3>(V, h, x_o, r, g);
+    case 4: return small_residual<4>(V, h, x_o, r, g);
+    default: break;
+  }
   if (VT) {
     for (uint32_t i = 0; i < N; ++i) r[i] = 0;
     for (uint32_t j = 0; j < N; ++j) {

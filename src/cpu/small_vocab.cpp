@@ -1,4 +1,4 @@
-// The AVX2 loops of small_vocab.hpp. Four positions per iteration, one double lane each: the
+// The AVX2 (and AVX-512) loops of small_vocab.hpp. Four positions per iteration, one double lane each: the
 // scatter compares the four tokens with every j < N (the accumulators stay in registers: N is a
 // template parameter), the gather reads g from one register with a permute. Scalar loops finish
 // lengths that are not multiples of four, with the same lane (i % 4) the vector loop would use.
@@ -76,6 +76,60 @@ __attribute__((target("avx2"))) void gather_avx2(const uint16_t* tok, const doub
   gather_scalar(tok, g, i, len, row);
 }
 
+// The same loops with AVX-512 (VL: still four double lanes): the compare yields a mask that the
+// additions take directly, so a position whose token is not j leaves h_j's partial sum as it is
+// instead of adding +0.0 to it (the same bits, see small_vocab.hpp), and the gather reads eight
+// positions per permute. (GCC 12's AVX-512 headers trip -Wmaybe-uninitialized inside themselves.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <uint32_t N>
+__attribute__((target("avx512f,avx512vl"))) void scatter_n_avx512(const uint32_t* x, const float* a, float scale,
+                                                                 uint32_t n, double* part, uint64_t* count,
+                                                                 bool fresh) {
+  __m256d acc[N];
+  __m256i cnt[N];
+  for (uint32_t j = 0; j < N; ++j) {
+    acc[j] = fresh ? _mm256_setzero_pd() : _mm256_loadu_pd(part + 4 * j);
+    cnt[j] = fresh ? _mm256_setzero_si256() : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(count + 4 * j));
+  }
+  const __m128 s = _mm_set1_ps(scale);
+  const __m256i minus_one = _mm256_set1_epi64x(-1);
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256d v = _mm256_cvtps_pd(_mm_mul_ps(_mm_loadu_ps(a + i), s));
+    const __m128i xt = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i));
+    for (uint32_t j = 0; j < N; ++j) {
+      const __mmask8 hit = _mm_cmpeq_epi32_mask(xt, _mm_set1_epi32(int(j)));
+      acc[j] = _mm256_mask_add_pd(acc[j], hit, acc[j], v);
+      cnt[j] = _mm256_mask_sub_epi64(cnt[j], hit, cnt[j], minus_one);
+    }
+  }
+  for (uint32_t j = 0; j < N; ++j) {
+    _mm256_storeu_pd(part + 4 * j, acc[j]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(count + 4 * j), cnt[j]);
+  }
+  scatter_scalar(x, a, scale, i, n, part, count);
+}
+
+__attribute__((target("avx512f"))) void gather_avx512(const uint16_t* tok, const double* g, uint32_t len,
+                                                      double* row) {
+  const __m512d table = _mm512_castpd256_pd512(_mm256_loadu_pd(g));  // g[0..3]; tokens are below 4
+  uint32_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const __m512i idx = _mm512_cvtepu16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tok + i)));
+    _mm512_storeu_pd(row + i, _mm512_add_pd(_mm512_loadu_pd(row + i), _mm512_permutexvar_pd(idx, table)));
+  }
+  gather_avx2(tok + i, g, len - i, row + i);
+}
+#pragma GCC diagnostic pop
+
+template <uint32_t N>
+void scatter_n_widest(const uint32_t* x, const float* a, float scale, uint32_t n, double* part, uint64_t* count,
+                      bool fresh) {
+  if (avx512_loops()) return scatter_n_avx512<N>(x, a, scale, n, part, count, fresh);
+  scatter_n<N>(x, a, scale, n, part, count, fresh);
+}
+
 }  // namespace
 
 bool small_vocab_kernels(uint32_t N) { return avx2_loops() && N >= 1 && N <= kSmallVocabMaxN; }
@@ -87,14 +141,15 @@ void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_
     return scatter_scalar(x, a, scale, 0, n, part, count);
   }
   switch (N) {
-    case 1: return scatter_n<1>(x, a, scale, n, part, count, fresh);
-    case 2: return scatter_n<2>(x, a, scale, n, part, count, fresh);
-    case 3: return scatter_n<3>(x, a, scale, n, part, count, fresh);
-    default: return scatter_n<4>(x, a, scale, n, part, count, fresh);
+    case 1: return scatter_n_widest<1>(x, a, scale, n, part, count, fresh);
+    case 2: return scatter_n_widest<2>(x, a, scale, n, part, count, fresh);
+    case 3: return scatter_n_widest<3>(x, a, scale, n, part, count, fresh);
+    default: return scatter_n_widest<4>(x, a, scale, n, part, count, fresh);
   }
 }
 
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row) {
+  if (avx512_loops()) return gather_avx512(tok, g, len, row);
   gather_avx2(tok, g, len, row);
 }
 

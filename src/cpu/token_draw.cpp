@@ -169,8 +169,9 @@ __attribute__((target("avx2"))) void draw_tokens_avx2_with(const Lookup& table, 
                                                             uint64_t seed, uint32_t step, uint32_t sample,
                                                             uint32_t t0, uint32_t n, uint32_t* out) {
   const Philox8 philox(sample, step, kStreamTokens, seed);
-  uint32_t i = 0;
-  for (; i + 32 <= n; i += 32) {
+  alignas(32) uint32_t last[32];  // a last partial round's tokens (those past n are not kept)
+  for (uint32_t i = 0; i < n; i += 32) {
+    uint32_t* dst_tokens = i + 32 <= n ? out + i : last;
     __m256i w[4];
     philox.blocks((t0 + i) / 4, w);
     __m256i x[4];
@@ -182,13 +183,13 @@ __attribute__((target("avx2"))) void draw_tokens_avx2_with(const Lookup& table, 
     const __m256i a2 = _mm256_unpackhi_epi32(x[0], x[1]), a3 = _mm256_unpackhi_epi32(x[2], x[3]);
     const __m256i b[4] = {_mm256_unpacklo_epi64(a0, a1), _mm256_unpackhi_epi64(a0, a1), _mm256_unpacklo_epi64(a2, a3),
                           _mm256_unpackhi_epi64(a2, a3)};
-    __m128i* dst = reinterpret_cast<__m128i*>(out + i);
+    __m128i* dst = reinterpret_cast<__m128i*>(dst_tokens);
     for (int c = 0; c < 4; ++c) {
       _mm_storeu_si128(dst + c, _mm256_castsi256_si128(b[c]));
       _mm_storeu_si128(dst + 4 + c, _mm256_extracti128_si256(b[c], 1));
     }
+    if (dst_tokens == last) std::memcpy(out + i, last, (n - i) * sizeof(uint32_t));
   }
-  if (i < n) draw_tokens_scalar(pv, seed, step, sample, t0 + i, n - i, out + i);
 }
 
 __attribute__((target("avx2"))) void narrow_tokens_avx2(const uint32_t* x, uint32_t n, uint16_t* out) {
@@ -208,7 +209,7 @@ __attribute__((target("avx2"))) void narrow_tokens_avx2(const uint32_t* x, uint3
 __attribute__((target("avx2"))) void draw_tokens_avx2(const ProblemView& pv, uint64_t seed, uint32_t step,
                                                        uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out,
                                                        bool gather) {
-  if (n < 32) return draw_tokens_scalar(pv, seed, step, sample, t0, n, out);
+  if (n < 8) return draw_tokens_scalar(pv, seed, step, sample, t0, n, out);
   const uint32_t N = pv.N;
   const uint32_t *thr = pv.mu_threshold, *al = pv.mu_alias;
   if (N <= 8) return draw_tokens_avx2_with(RegisterTable<1>(thr, al, N), pv, seed, step, sample, t0, n, out);
@@ -327,8 +328,9 @@ SCB_AVX512 void draw_tokens_avx512_with(const Lookup& table, const ProblemView& 
                                         uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out) {
   const Philox16 philox(sample, step, kStreamTokens, seed);
   const __m512i nn = _mm512_set1_epi32(int(pv.N));
-  uint32_t i = 0;
-  for (; i + 64 <= n; i += 64) {
+  for (uint32_t i = 0; i < n; i += 64) {
+    // A last partial round stores the positions before n (masked stores), the others are dropped.
+    const uint64_t keep = n - i >= 64 ? ~uint64_t{0} : (uint64_t{1} << (n - i)) - 1u;
     __m512i w[4], x[4];
     philox.blocks((t0 + i) / 4, w);
     for (int j = 0; j < 4; ++j) {  // alias_sample, as alias8
@@ -345,19 +347,18 @@ SCB_AVX512 void draw_tokens_avx512_with(const Lookup& table, const ProblemView& 
     const __m512i b2 = _mm512_unpacklo_epi64(a2, a3), b3 = _mm512_unpackhi_epi64(a2, a3);
     const __m512i c0 = _mm512_shuffle_i32x4(b0, b1, 0x44), c1 = _mm512_shuffle_i32x4(b2, b3, 0x44);
     const __m512i c2 = _mm512_shuffle_i32x4(b0, b1, 0xEE), c3 = _mm512_shuffle_i32x4(b2, b3, 0xEE);
-    _mm512_storeu_si512(out + i, _mm512_shuffle_i32x4(c0, c1, 0x88));
-    _mm512_storeu_si512(out + i + 16, _mm512_shuffle_i32x4(c0, c1, 0xDD));
-    _mm512_storeu_si512(out + i + 32, _mm512_shuffle_i32x4(c2, c3, 0x88));
-    _mm512_storeu_si512(out + i + 48, _mm512_shuffle_i32x4(c2, c3, 0xDD));
+    _mm512_mask_storeu_epi32(out + i, __mmask16(keep), _mm512_shuffle_i32x4(c0, c1, 0x88));
+    _mm512_mask_storeu_epi32(out + i + 16, __mmask16(keep >> 16), _mm512_shuffle_i32x4(c0, c1, 0xDD));
+    _mm512_mask_storeu_epi32(out + i + 32, __mmask16(keep >> 32), _mm512_shuffle_i32x4(c2, c3, 0x88));
+    _mm512_mask_storeu_epi32(out + i + 48, __mmask16(keep >> 48), _mm512_shuffle_i32x4(c2, c3, 0xDD));
   }
-  if (i < n) draw_tokens_avx2(pv, seed, step, sample, t0 + i, n - i, out + i, true);
 }
 
 // Tables of up to 64 entries from registers, larger ones with gathers (AVX-512's gathers beat
 // scalar loads wherever it has been measured).
 SCB_AVX512 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
                                    uint32_t t0, uint32_t n, uint32_t* out) {
-  if (n < 64) return draw_tokens_avx2(pv, seed, step, sample, t0, n, out, true);
+  if (n < 8) return draw_tokens_scalar(pv, seed, step, sample, t0, n, out);
   const uint32_t N = pv.N;
   const uint32_t *thr = pv.mu_threshold, *al = pv.mu_alias;
   if (N <= 16) return draw_tokens_avx512_with(RegisterTable16<1>(thr, al, N), pv, seed, step, sample, t0, n, out);
@@ -366,6 +367,14 @@ SCB_AVX512 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_
   if (N <= 128) return draw_tokens_avx512_with(RegisterTable16<8>(thr, al, N), pv, seed, step, sample, t0, n, out);
   draw_tokens_avx512_with(GatherTable16{thr, al}, pv, seed, step, sample, t0, n, out);
 }
+// vpmovdw: the low halves of sixteen tokens (each below 65,536) per instruction.
+SCB_AVX512 void narrow_tokens_avx512(const uint32_t* x, uint32_t n, uint16_t* out) {
+  uint32_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtepi32_epi16(_mm512_loadu_si512(x + i)));
+  for (; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
+}
+
 #undef SCB_AVX512
 #pragma GCC diagnostic pop
 
@@ -443,6 +452,7 @@ DrawIsa detect_isa() { return DrawIsa::scalar; }
 
 void narrow_tokens(const uint32_t* x, uint32_t n, uint16_t* out) {
 #if defined(SCB_TOKEN_DRAW_X86)
+  if (avx512_loops()) return narrow_tokens_avx512(x, n, out);
   if (avx2_loops()) return narrow_tokens_avx2(x, n, out);
 #endif
   for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
@@ -450,6 +460,11 @@ void narrow_tokens(const uint32_t* x, uint32_t n, uint16_t* out) {
 
 bool avx2_loops() {
   static const bool on = token_draw_isa_used() != DrawIsa::scalar;
+  return on;
+}
+
+bool avx512_loops() {
+  static const bool on = token_draw_isa_used() == DrawIsa::avx512;
   return on;
 }
 

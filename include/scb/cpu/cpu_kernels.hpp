@@ -62,7 +62,8 @@ bool shrink_column(float* a, uint32_t T, float c, const AUpdateRule& rule, float
 // (V row-major N x N, work 2 N^2). Every r_i is summed over j in ascending order and every g_j
 // over i in ascending order, whichever way the loops run: with VT (V transposed, by columns)
 // both are axpy loops over contiguous memory that vectorise (AVX-512/AVX2 clones); without it
-// r is formed row by row, four rows at a time. Both give the same bits.
+// r is formed row by row, four rows at a time; up to N = 4 both loops are unrolled in registers.
+// All give the same bits.
 void sample_residual(const float* V, const float* VT, uint32_t N, const double* h, uint32_t x_o, double* r,
                      double* g);
 

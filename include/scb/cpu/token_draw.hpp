@@ -36,6 +36,9 @@ DrawIsa token_draw_isa_used();
 // gather, token narrowing): with any vector schedule of the token drawing, so SCB_SIMD=off turns
 // every one of them off together (the golden.byte_identical_scalar test).
 bool avx2_loops();
+// Whether those loops take their AVX-512 forms (the AVX-512 schedule of the drawing runs;
+// SCB_SIMD=avx2 keeps them at AVX2). Either form gives the same bits.
+bool avx512_loops();
 const char* draw_isa_name(DrawIsa isa);  // "avx512", "avx2", "avx2-gather" or "scalar"
 const char* token_draw_isa();            // name of the schedule draw_tokens uses
 
