@@ -5,7 +5,8 @@
 
 CHECKPOINT is a sweep's DIR/checkpoints/<run_id>.ckpt or `scb train`'s DIR.checkpoint. A long
 run writes its rows only when it ends; this prints, for each checkpoint, the run id, its step and
-samples, and the last evaluation (the curves.csv columns); --csv writes every evaluation of every
+samples, the last evaluation (the curves.csv columns) and the first evaluation at which the
+support was recovered (milestones.csv's support_recovered, or "not yet"); --csv writes every evaluation of every
 checkpoint with a run_id column, in the curves.csv format. The file layout is the one
 src/core/checkpoint.cpp writes (little-endian, "SCBCKPT1").
 """
@@ -34,7 +35,7 @@ def read_checkpoint(path):
     at += 8
     curve = []
     for _ in range(points):
-        curve.append(METRIC.unpack_from(data, at)[:9])
+        curve.append(METRIC.unpack_from(data, at))  # the curves.csv columns, then support_recovered
         at += METRIC.size
     return {"run_id": run_id, "N": N, "T": T, "step": step, "samples": samples, "curve": curve}
 
@@ -49,8 +50,9 @@ def main():
         c = read_checkpoint(path)
         last = dict(zip(COLUMNS, c["curve"][-1])) if c["curve"] else {}
         print(f"{c['run_id']}: N={c['N']} T={c['T']} step={c['step']} samples={c['samples']} "
-              f"dist_A_norm={last.get('dist_A_norm', float('nan')):.4g} loss={last.get('loss', float('nan')):.8g}")
-        rows += [(c["run_id"],) + p for p in c["curve"]]
+              f"dist_A_norm={last.get('dist_A_norm', float('nan')):.4g} loss={last.get('loss', float('nan')):.8g} "
+              f"support_recovered={next((f'step {p[0]}' for p in c['curve'] if p[9]), 'not yet')}")
+        rows += [(c["run_id"],) + p[:9] for p in c["curve"]]
     if a.csv:
         with open(a.csv, "w") as f:
             f.write("run_id," + ",".join(COLUMNS) + "\n")
