@@ -12,7 +12,10 @@ constexpr double kWindowSeconds = 0.05;  // a window: at least this long ...
 constexpr int kWindowSteps = 3;          // ... and this many steps
 constexpr double kFirstInterval = 0.2;   // seconds before the first try, and after a change
 constexpr double kLongestInterval = 5.0;
-constexpr double kBetter = 0.95;    // a try wins when at least 5% faster
+constexpr double kBetter = 0.95;    // a try of more threads wins when at least 5% faster ...
+constexpr double kNoWorse = 1.0;    // ... one of fewer threads when it is not slower: on a tie the
+                                    // fewer threads win (they leave a core to the other process and
+                                    // cannot lose to one thread by the noise of a near-tie)
 constexpr double kDegraded = 1.3;   // a window this much slower than the best tries at once
 
 }  // namespace
@@ -55,7 +58,8 @@ void ThreadChoice::start_probe() {
 void ThreadChoice::end_probe(double rate) {
   probing_ = false;
   since_try_ = 0;
-  if (rate < kBetter * recent_) {  // keep going the same way next time
+  const double needed = probe_ < current_ ? kNoWorse : kBetter;
+  if (rate <= needed * recent_) {  // keep going the same way next time
     current_ = probe_;
     best_ = recent_ = rate;
     interval_ = kFirstInterval;
