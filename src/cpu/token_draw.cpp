@@ -50,23 +50,36 @@ __attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m25
 // first-round product of c2 (uniform across lanes), the second-round product of the then uniform
 // word 0, and the round keys as vectors. 18 of the 20 vector multiplies remain per eight blocks.
 // Exact integer arithmetic: the same words as philox() (tests/test_rng.cpp).
+// The scalar words of that precomputation, shared by the AVX2 and AVX-512 forms.
+struct PhiloxCallConstants {
+  uint32_t x2_0, x0_1, x2_1, v3_1;  // word 2 after round 0; words 0, 2, 3 after round 1
+  uint32_t key0[8], key1[8];        // the keys of rounds 2 .. 9
+  PhiloxCallConstants(uint32_t c1, uint32_t c2, uint32_t c3, uint64_t seed) {
+    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+    const uint64_t p1 = uint64_t(c2) * 0xCD9E8D57u;                       // round 0, word 2 (uniform)
+    const uint32_t w0 = uint32_t(p1 >> 32) ^ c1 ^ k0, w1 = uint32_t(p1);  // words 0, 1 after round 0
+    x2_0 = c3 ^ k1;
+    k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+    const uint64_t p0 = uint64_t(w0) * 0xD2511F53u;  // round 1, word 0 (uniform)
+    x0_1 = w1 ^ k0;
+    x2_1 = uint32_t(p0 >> 32) ^ k1;
+    v3_1 = uint32_t(p0);
+    for (int round = 2; round < 10; ++round) {
+      k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+      key0[round - 2] = k0, key1[round - 2] = k1;
+    }
+  }
+};
+
 class Philox8 {
  public:
   __attribute__((target("avx2"))) Philox8(uint32_t c1, uint32_t c2, uint32_t c3, uint64_t seed) {
-    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
-    const uint64_t p1 = uint64_t(c2) * 0xCD9E8D57u;                // round 0, word 2 (uniform)
-    const uint32_t w0 = uint32_t(p1 >> 32) ^ c1 ^ k0, w1 = uint32_t(p1);  // words 0, 1 after round 0
-    x2_0_ = _mm256_set1_epi32(int(c3 ^ k1));
-    k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-    const uint64_t p0 = uint64_t(w0) * 0xD2511F53u;                // round 1, word 0 (uniform)
-    x0_1_ = _mm256_set1_epi32(int(w1 ^ k0));
-    x2_1_ = _mm256_set1_epi32(int(uint32_t(p0 >> 32) ^ k1));
-    v3_1_ = _mm256_set1_epi32(int(uint32_t(p0)));
-    for (int round = 2; round < 10; ++round) {
-      k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-      key0_[round - 2] = _mm256_set1_epi32(int(k0));
-      key1_[round - 2] = _mm256_set1_epi32(int(k1));
-    }
+    const PhiloxCallConstants k(c1, c2, c3, seed);
+    x2_0_ = _mm256_set1_epi32(int(k.x2_0));
+    x0_1_ = _mm256_set1_epi32(int(k.x0_1));
+    x2_1_ = _mm256_set1_epi32(int(k.x2_1));
+    v3_1_ = _mm256_set1_epi32(int(k.v3_1));
+    for (int r = 0; r < 8; ++r) key0_[r] = _mm256_set1_epi32(int(k.key0[r])), key1_[r] = _mm256_set1_epi32(int(k.key1[r]));
   }
   // Word j of block (c0 + lane) in w[j].
   __attribute__((target("avx2"))) void blocks(uint32_t c0, __m256i w[4]) const {
@@ -236,20 +249,12 @@ SCB_AVX512 inline void mulhilo16(__m512i a, __m512i m, __m512i& hi, __m512i& lo)
 class Philox16 {
  public:
   SCB_AVX512 Philox16(uint32_t c1, uint32_t c2, uint32_t c3, uint64_t seed) {
-    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
-    const uint64_t p1 = uint64_t(c2) * 0xCD9E8D57u;
-    const uint32_t w0 = uint32_t(p1 >> 32) ^ c1 ^ k0, w1 = uint32_t(p1);
-    x2_0_ = _mm512_set1_epi32(int(c3 ^ k1));
-    k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-    const uint64_t p0 = uint64_t(w0) * 0xD2511F53u;
-    x0_1_ = _mm512_set1_epi32(int(w1 ^ k0));
-    x2_1_ = _mm512_set1_epi32(int(uint32_t(p0 >> 32) ^ k1));
-    v3_1_ = _mm512_set1_epi32(int(uint32_t(p0)));
-    for (int round = 2; round < 10; ++round) {
-      k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-      key0_[round - 2] = _mm512_set1_epi32(int(k0));
-      key1_[round - 2] = _mm512_set1_epi32(int(k1));
-    }
+    const PhiloxCallConstants k(c1, c2, c3, seed);
+    x2_0_ = _mm512_set1_epi32(int(k.x2_0));
+    x0_1_ = _mm512_set1_epi32(int(k.x0_1));
+    x2_1_ = _mm512_set1_epi32(int(k.x2_1));
+    v3_1_ = _mm512_set1_epi32(int(k.v3_1));
+    for (int r = 0; r < 8; ++r) key0_[r] = _mm512_set1_epi32(int(k.key0[r])), key1_[r] = _mm512_set1_epi32(int(k.key1[r]));
   }
   SCB_AVX512 void blocks(uint32_t c0, __m512i w[4]) const {
     const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
