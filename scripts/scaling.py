@@ -104,7 +104,9 @@ def crossings_of(manifest, runs, curves, threshold=0.3, metric="dist_A_norm", co
     if metric == SUPPORT:
         if milestones is None:
             raise ValueError("--metric support_recovered needs the sweep's milestones.csv (engines before it wrote none)")
-        hits = milestones[milestones["metric"] == SUPPORT]
+        # The engine writes a row for every run, with empty step and samples where the support was
+        # never recovered: those runs are censored, not reached.
+        hits = milestones[(milestones["metric"] == SUPPORT) & milestones["samples"].notna()]
         recovered = dict(zip(hits["run_id"], hits["samples"]))
     rows = []
     for run in runs.to_dict("records"):

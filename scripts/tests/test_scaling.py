@@ -349,10 +349,13 @@ def test_support_recovered_crossings_come_from_milestones_and_censor_the_rest():
     manifest = {"axes": [{"name": "problem.N"}]}
     runs = pd.DataFrame({"run_id": ["a", "b"], "problem.N": [3, 3], "replicate": [0, 1], "status": ["ok", "ok"]})
     curves = pd.concat([curve([1.0, 0.5, 0.2]).assign(run_id=i) for i in ("a", "b")])
-    milestones = pd.DataFrame({"run_id": ["a", "a"], "metric": ["dist_A_norm", "support_recovered"],
-                               "threshold": [0.3, np.nan], "step": [100, 50], "samples": [6400, 3200]})
+    # As the engine writes them: b's support was never recovered, so its step and samples are empty.
+    milestones = pd.DataFrame({"run_id": ["a", "a", "b"], "metric": ["dist_A_norm", "support_recovered", "support_recovered"],
+                               "threshold": [0.3, np.nan, np.nan], "step": [100, 50, np.nan],
+                               "samples": [6400, 3200, np.nan]})
     table = scaling.crossings_of(manifest, runs, curves, metric=scaling.SUPPORT, milestones=milestones).set_index("run_id")
     assert table.loc["a", "samples_to_threshold"] == 3200 and table.loc["a", "samples_before"] == 0
     assert table.loc["b", "censored"] and table.loc["b", "censored_at"] == 2 * 50 * 64
+    assert np.isnan(table.loc["b", "samples_to_threshold"])
     with pytest.raises(ValueError, match="milestones.csv"):
         scaling.crossings_of(manifest, runs, curves, metric=scaling.SUPPORT, milestones=None)
