@@ -90,6 +90,11 @@ def test_checkpoint_curve_script_reads_the_curve_so_far(scb, tmp_path):
     got = [l.split(",", 1)[1] for l in (tmp_path / "c.csv").read_text().splitlines()[1:]]
     full = (tmp_path / "full" / "curves.csv").read_text().splitlines()[1:]
     assert got == full[: len(got)] and len(got) == 4  # steps 0, 500, 1000, 1500, as the finished run wrote them
+    # The support milestone read from the checkpoint's curve is the finished run's (where it fell
+    # within the steps the checkpoint holds).
+    recovered = json.loads((tmp_path / "full" / "milestones.json").read_text())["support_recovered"]["step"]
+    want = f"support_recovered=step {recovered}" if recovered is not None and recovered <= 1500 else "support_recovered=not yet"
+    assert want in p.stdout, (want, p.stdout)
 
 
 def stop_after(cmd, seconds, sig):
