@@ -154,7 +154,9 @@ def test_train_summary_pins_input_files(scb, work):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_a_sweep_and_says_how_to_resume(scb, work, sig):
-    long = dict(SWEEP, base=dict(SMALL, train=dict(SMALL["train"], steps=200000), eval={"every": 20000}))
+    # Runs far longer than the 3 s before the signal on any machine (200,000 steps once finished in
+    # under 3 s on a fast one, and the sweep exited 0 before the signal came).
+    long = dict(SWEEP, base=dict(SMALL, train=dict(SMALL["train"], steps=100000000), eval={"every": 50000000}))
     write_json(work / "sweep.json", long)
     p = subprocess.Popen([scb, "sweep", work / "sweep.json", "--out", work / "out", "--quiet", "--pack-runs", "1"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
