@@ -90,6 +90,30 @@ void BM_DrawTokens(benchmark::State& state) {
 }
 BENCHMARK(BM_DrawTokens)->ArgNames({"N", "T", "isa"})->ArgsProduct({{3, 20, 100, 500}, {100, 1000, 100000}, {0, 1, 3, 2}});
 
+// The same tokens kSamplesPerDraw samples at a time (draw_sample_tokens: the AVX2 rounds cross
+// sample boundaries), as the engine draws samples of T <= kTokenChunk.
+void BM_DrawSampleTokens(benchmark::State& state) {
+  const uint32_t N = uint32_t(state.range(0)), T = uint32_t(state.range(1));
+  const auto isa = static_cast<scb::DrawIsa>(state.range(2));
+  if (!scb::draw_isa_supported(isa)) {
+    state.SkipWithError("this CPU lacks the instruction set");
+    return;
+  }
+  const auto pb = cached_problem(N, std::max<uint32_t>(T, 2));
+  const scb::ProblemView pv = pb->view();
+  std::vector<uint32_t> x(size_t(scb::kSamplesPerDraw) * T);
+  uint32_t sample = 0, sink = 0;
+  for (auto _ : state) {
+    scb::draw_sample_tokens_with(isa, pv, 7, 0, sample, scb::kSamplesPerDraw, x.data());
+    for (uint32_t v : x) sink += v;
+    sample += scb::kSamplesPerDraw;
+    benchmark::DoNotOptimize(sink);
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * scb::kSamplesPerDraw * T);
+  state.SetLabel(scb::draw_isa_name(isa));
+}
+BENCHMARK(BM_DrawSampleTokens)->ArgNames({"N", "T", "isa"})->ArgsProduct({{3, 20}, {100, 256}, {0, 1, 3, 2}});
+
 // B samples of T positions on every thread (omp parallel for over samples, static schedule).
 void BM_DrawTokensOmp(benchmark::State& state) {
   const uint32_t N = uint32_t(state.range(0)), T = uint32_t(state.range(1)), B = uint32_t(state.range(2));
@@ -279,6 +303,7 @@ BENCHMARK(BM_CpuStep)
     ->ArgsProduct({{20, 100, 500}, {10000}, {64}, {1}, {1, 0}})
     ->ArgsProduct({{500}, {100000}, {64}, {1}, {0}})
     ->ArgsProduct({{3}, {1000}, {64}, {100}, {1, 0}})
+    ->ArgsProduct({{3}, {100}, {64}, {1000}, {1}})  // the reference sweep's step
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -288,3 +288,42 @@ TEST(TokenDraw, EverySupportedScheduleEqualsDrawTokenBlock) {
 }
 
 }  // namespace
+
+namespace {
+
+// draw_sample_tokens (several whole samples in one call; the AVX2 schedule's rounds cross sample
+// boundaries) gives each sample's draw_token tokens, in every schedule this machine supports: for
+// T a multiple of 4 (the crossing case, with samples of fewer and more than 8 blocks and a last
+// round part empty) and not (sample by sample), at a large sample index and seed (all 64 bits).
+TEST(TokenDraw, SeveralSamplesEqualDrawTokenSampleBySample) {
+  std::vector<scb::DrawIsa> isas;
+  for (scb::DrawIsa isa : {scb::DrawIsa::scalar, scb::DrawIsa::avx2, scb::DrawIsa::avx2_gather, scb::DrawIsa::avx512})
+    if (scb::draw_isa_supported(isa)) isas.push_back(isa);
+  for (uint32_t N : {3u, 9u, 17u, 100u}) {
+    for (uint32_t T : {4u, 8u, 12u, 28u, 32u, 36u, 100u, 101u, 256u}) {
+      const auto pb = scb::make_problem(
+          scbtest::make_config(scbtest::json{{"problem", {{"N", N}, {"T", T}, {"Q", 1}, {"seed", N + T}}}}));
+      const scb::ProblemView pv = pb->view();
+      for (uint32_t sample0 : {0u, 13u, 0xfffffff0u}) {
+        for (uint32_t count : {1u, 2u, 3u, 7u, 8u, 9u}) {
+          std::vector<uint32_t> want(size_t(count) * T);
+          for (uint32_t i = 0; i < count; ++i)
+            for (uint32_t t = 0; t < T; ++t) want[size_t(i) * T + t] = scb::draw_token(pv, 0xfedcba9876543210ull, 77, sample0 + i, t);
+          for (scb::DrawIsa isa : isas) {
+            std::vector<uint32_t> got(want.size() + 1, 0xdeadu);
+            scb::draw_sample_tokens_with(isa, pv, 0xfedcba9876543210ull, 77, sample0, count, got.data());
+            EXPECT_EQ(got.back(), 0xdeadu) << "wrote past count x T";
+            got.pop_back();
+            ASSERT_EQ(got, want) << "N=" << N << " T=" << T << " sample0=" << sample0 << " count=" << count
+                                 << " schedule " << scb::draw_isa_name(isa);
+          }
+          std::vector<uint32_t> got(want.size());
+          scb::draw_sample_tokens(pv, 0xfedcba9876543210ull, 77, sample0, count, got.data());
+          EXPECT_EQ(got, want) << "draw_sample_tokens (" << scb::token_draw_isa() << ")";
+        }
+      }
+    }
+  }
+}
+
+}  // namespace

@@ -1,5 +1,6 @@
-// `scb bench`, the token-drawing limit: draw_tokens (the engine's own drawing, AVX2 where
-// available) over the T positions of whole samples and nothing else, on one thread and on all
+// `scb bench`, the token-drawing limit: the engine's own drawing (draw_tokens, AVX2 where
+// available; draw_sample_tokens for samples of T <= kTokenChunk, as forward_samples draws them)
+// over the T positions of whole samples and nothing else, on one thread and on all
 // threads. Every figure of the bench is a fraction of it; its clocks live here too, since the
 // engine timing reads the same ones.
 #include <time.h>
@@ -53,16 +54,25 @@ Rate token_limit(const ProblemView& pv, uint32_t T, int threads, double seconds,
   const auto t0 = std::chrono::steady_clock::now();
   const double c0 = process_cpu_seconds();
   auto drawer = [&](int th) {
-    uint32_t x[kTokenChunk];  // the chunking of forward_sample
+    uint32_t x[kSamplesPerDraw * kTokenChunk];
     uint64_t s = 0, n_tokens = 0;
     uint32_t r = round;
+    const uint32_t end = (th + 1) * per_thread;
     do {
-      for (uint32_t b = th * per_thread; b < (th + 1) * per_thread; ++b)
-        for (uint32_t pos = 0; pos < T; pos += kTokenChunk) {
-          const uint32_t n = std::min(kTokenChunk, T - pos);
-          draw_tokens(pv, 0x5eedull, r, b, pos, n, x);
-          for (uint32_t i = 0; i < n; ++i) s += x[i];
+      if (T <= kTokenChunk) {  // as the engine draws short samples: several at a time
+        for (uint32_t b = th * per_thread; b < end; b += kSamplesPerDraw) {
+          const uint32_t count = std::min(kSamplesPerDraw, end - b);
+          draw_sample_tokens(pv, 0x5eedull, r, b, count, x);
+          for (uint32_t i = 0; i < count * T; ++i) s += x[i];
         }
+      } else {  // and longer ones in forward_sample's chunks
+        for (uint32_t b = th * per_thread; b < end; ++b)
+          for (uint32_t pos = 0; pos < T; pos += kTokenChunk) {
+            const uint32_t n = std::min(kTokenChunk, T - pos);
+            draw_tokens(pv, 0x5eedull, r, b, pos, n, x);
+            for (uint32_t i = 0; i < n; ++i) s += x[i];
+          }
+      }
       ++r;
       n_tokens += uint64_t(per_thread) * T;
     } while (seconds_since(t0) < seconds);

@@ -93,7 +93,8 @@ json settings_json(const BenchArgs& args, const BenchPlan& plan) {
           {"memory_cap_bytes", plan.memory_cap},
           {"config", "proximal stage from step 0 (threshold + renormalisation each step), "
                      "lambda = 0.5/T, lr_V = 1, lr_A = 0.02, Q = 2, project and precondition on"},
-          {"limit", std::string("draw_tokens (") + token_draw_isa() + ") over T positions of whole samples, nothing else; "
+          {"limit", std::string("draw_tokens (") + token_draw_isa() + ") over T positions of whole samples, nothing else "
+                    "(T <= 256: draw_sample_tokens, 8 samples per call, as the engine draws them); "
                     "single thread and all threads, measured interleaved with the step repetitions"}};
 }
 

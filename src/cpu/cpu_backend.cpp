@@ -18,6 +18,7 @@
 #include "step_pool.hpp"
 #include "thread_choice.hpp"
 #include "scb/core/backend.hpp"
+#include "scb/cpu/token_draw.hpp"
 
 namespace scb {
 
@@ -202,7 +203,11 @@ class CpuBackend final : public Backend {
     const RunPack& p = *st_.pack;
     const uint32_t N = p.N;
     if (st_.sampled()) {
-      for (uint32_t b = 0; b < p.batch_size[r]; ++b) cpu::forward(st_, r, b);
+      const uint32_t B = p.batch_size[r];
+      if (p.T <= kTokenChunk)  // short samples: their tokens drawn several at a time
+        for (uint32_t b = 0; b < B; b += kSamplesPerDraw) cpu::forward_samples(st_, r, b, std::min(kSamplesPerDraw, B - b));
+      else
+        for (uint32_t b = 0; b < B; ++b) cpu::forward(st_, r, b);
       for (uint32_t blk = 0; blk * cpu::kDvRows < N; ++blk) cpu::sum_dv_rows(st_, r, blk);
       cpu::reduce_and_update_v(st_, r);
     } else {

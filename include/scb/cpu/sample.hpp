@@ -29,23 +29,25 @@ struct SampleResult {
 // A is by columns (a^(k) = A + k*T), V row-major. a_scale (N entries, or null) holds the factor
 // each column is still to be multiplied by (the CPU backend defers renormalisation to its next
 // pass over A): the attention used is the float product a_t * a_scale[k], exactly what an eager
-// rescale would have stored. VT (V transposed, or null) only makes the residual faster.
+// rescale would have stored. VT (V transposed, or null) only makes the residual faster. drawn
+// (or null): the sample's T tokens, already drawn (draw_sample_tokens of several short samples).
 template <typename Token>
 SampleResult forward_sample(const ProblemView& pv, const float* V, const float* A, uint64_t seed,
                             uint32_t step, uint32_t sample, Token* tokens, double* h, uint32_t* counts,
                             double* r, double* g, const float* a_scale = nullptr,
-                            const float* VT = nullptr) {
+                            const float* VT = nullptr, const uint32_t* drawn = nullptr) {
   const uint32_t N = pv.N, T = pv.T;
   const SampleMeta meta = draw_sample_meta(pv, seed, step, sample);
   const float* a = A + static_cast<uint64_t>(meta.k) * T;
   const float scale = a_scale ? a_scale[meta.k] : 1.0f;  // x * 1.0f == x: no pending scale, no change
-  // Draws the tokens chunk by chunk (draw_tokens: AVX-512/AVX2 where available), stores them
-  // and hands each chunk to add_chunk(t0, n, x).
+  // Draws the tokens chunk by chunk (draw_tokens: AVX-512/AVX2 where available) unless drawn,
+  // stores them and hands each chunk to add_chunk(t0, n, x).
   auto draw_chunks = [&](auto&& add_chunk) {
-    uint32_t x[kTokenChunk];
+    uint32_t chunk[kTokenChunk];
     for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
       const uint32_t n = std::min(kTokenChunk, T - t0);
-      draw_tokens(pv, seed, step, sample, t0, n, x);
+      const uint32_t* x = drawn ? drawn + t0 : chunk;
+      if (!drawn) draw_tokens(pv, seed, step, sample, t0, n, chunk);
       if constexpr (std::is_same_v<Token, uint16_t>)
         narrow_tokens(x, n, tokens + t0);
       else

@@ -19,6 +19,15 @@ constexpr uint32_t kTokenChunk = 256;
 void draw_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
                  uint32_t n, uint32_t* out);
 
+// Every token of samples sample0 .. sample0 + count - 1 (out[i * T + t]: position t of sample
+// sample0 + i), for short samples: the AVX2 schedule fills its lanes across sample boundaries
+// (when T is a multiple of 4), where draw_tokens of each sample would leave the last round of a
+// sample part empty (at T = 100, 128 positions computed for 100). The AVX-512 schedule draws
+// sample by sample.
+constexpr uint32_t kSamplesPerDraw = 8;  // samples the engine draws together when T <= kTokenChunk
+void draw_sample_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0, uint32_t count,
+                        uint32_t* out);
+
 // out[i] = x[i] for i < n, tokens below 65,536 (the engine keeps them as uint16; AVX2 where available).
 void narrow_tokens(const uint32_t* x, uint32_t n, uint16_t* out);
 
@@ -31,6 +40,8 @@ enum class DrawIsa { scalar, avx2, avx512, avx2_gather };
 bool draw_isa_supported(DrawIsa isa);
 void draw_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
                       uint32_t t0, uint32_t n, uint32_t* out);
+void draw_sample_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                             uint32_t count, uint32_t* out);
 DrawIsa token_draw_isa_used();
 // Whether the CPU's hand-vectorised AVX2 loops run (tile sums, small-vocabulary scatter and
 // gather, token narrowing): with any vector schedule of the token drawing, so SCB_SIMD=off turns

@@ -1,0 +1,164 @@
+// The AVX-512 schedule of token drawing (see token_draw.hpp and the AVX2 schedule in
+// token_draw.cpp): sixteen Philox blocks per register, 64 tokens per round. Exact integer
+// arithmetic, the same tokens as draw_token_block (tests/test_rng.cpp).
+#include "token_draw_schedules.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+namespace scb::token_draw_detail {
+
+// 16 blocks, 64 tokens per round, the same shape as the AVX2 schedule
+// (Philox's per-call constants once per call, tables of up to 64 entries in registers). (GCC 12's
+// avx512fintrin.h initialises its "undefined" vectors from themselves, which -Wmaybe-uninitialized
+// reports inside them.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define SCB_AVX512 __attribute__((target("avx512f")))
+SCB_AVX512 inline void mulhilo16(__m512i a, __m512i m, __m512i& hi, __m512i& lo) {
+  const __m512i even = _mm512_mul_epu32(a, m);
+  const __m512i odd = _mm512_mul_epu32(_mm512_shuffle_epi32(a, _MM_PERM_DDBB), m);  // odd lanes to even
+  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_shuffle_epi32(odd, _MM_PERM_CCAA));
+  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_shuffle_epi32(even, _MM_PERM_DDBB), odd);
+}
+
+// Philox8 of token_draw.cpp on sixteen lanes (the same precomputation; see there).
+class Philox16 {
+ public:
+  SCB_AVX512 Philox16(uint32_t c1, uint32_t c2, uint32_t c3, uint64_t seed) {
+    const PhiloxCallConstants k(c1, c2, c3, seed);
+    x2_0_ = _mm512_set1_epi32(int(k.x2_0));
+    x0_1_ = _mm512_set1_epi32(int(k.x0_1));
+    x2_1_ = _mm512_set1_epi32(int(k.x2_1));
+    v3_1_ = _mm512_set1_epi32(int(k.v3_1));
+    for (int r = 0; r < 8; ++r) key0_[r] = _mm512_set1_epi32(int(k.key0[r])), key1_[r] = _mm512_set1_epi32(int(k.key1[r]));
+  }
+  SCB_AVX512 void blocks(uint32_t c0, __m512i w[4]) const {
+    const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i hi0, lo0, hi1, lo1;
+    mulhilo16(_mm512_add_epi32(_mm512_set1_epi32(int(c0)), lanes), m0, hi0, lo0);
+    __m512i v2 = _mm512_xor_si512(hi0, x2_0_), v3 = lo0;
+    mulhilo16(v2, m1, hi1, lo1);
+    __m512i v0 = _mm512_xor_si512(hi1, x0_1_), v1 = lo1;
+    v2 = _mm512_xor_si512(v3, x2_1_);
+    v3 = v3_1_;
+    for (int round = 2; round < 10; ++round) {
+      mulhilo16(v0, m0, hi0, lo0);
+      mulhilo16(v2, m1, hi1, lo1);
+      v0 = _mm512_ternarylogic_epi32(hi1, v1, key0_[round - 2], 0x96);  // three-way xor
+      v1 = lo1;
+      v2 = _mm512_ternarylogic_epi32(hi0, v3, key1_[round - 2], 0x96);
+      v3 = lo0;
+    }
+    w[0] = v0, w[1] = v1, w[2] = v2, w[3] = v3;
+  }
+
+ private:
+  __m512i x2_0_, x0_1_, x2_1_, v3_1_;
+  __m512i key0_[8], key1_[8];
+};
+
+struct GatherTable16 {
+  const uint32_t* threshold;
+  const uint32_t* alias;
+  SCB_AVX512 void read(__m512i idx, __m512i& thr, __m512i& al) const {
+    thr = _mm512_i32gather_epi32(idx, threshold, 4);
+    al = _mm512_i32gather_epi32(idx, alias, 4);
+  }
+};
+
+// Tables of up to 16 * Parts entries in registers: vpermd reads 16 entries, vpermt2d 32 (bit 4
+// of idx picks the register of a pair), and bits 5 and 6 pick the pair (N <= 128).
+template <int Parts>
+struct RegisterTable16 {
+  static_assert(Parts == 1 || Parts == 2 || Parts == 4 || Parts == 8);
+  __m512i thr[Parts], al[Parts];
+  SCB_AVX512 RegisterTable16(const uint32_t* threshold, const uint32_t* alias, uint32_t n) {
+    for (int p = 0; p < Parts; ++p) {
+      const uint32_t left = n > 16u * p ? std::min(16u, n - 16u * p) : 0u;
+      const __mmask16 in = __mmask16((1u << left) - 1u);  // lanes at or past n read nothing
+      thr[p] = _mm512_maskz_loadu_epi32(in, threshold + 16 * p);
+      al[p] = _mm512_maskz_loadu_epi32(in, alias + 16 * p);
+    }
+  }
+  SCB_AVX512 static __m512i lookup(const __m512i* part, __m512i idx) {
+    if constexpr (Parts == 1) {
+      return _mm512_permutexvar_epi32(idx, part[0]);
+    } else {
+      return lookup_pairs(part, idx);
+    }
+  }
+  SCB_AVX512 static __m512i lookup_pairs(const __m512i* part, __m512i idx) {
+    __m512i pair[Parts / 2];
+    for (int p = 0; p < Parts / 2; ++p) pair[p] = _mm512_permutex2var_epi32(part[2 * p], idx, part[2 * p + 1]);
+    if constexpr (Parts == 2) return pair[0];
+    const __mmask16 bit5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
+    const __m512i low = _mm512_mask_blend_epi32(bit5, pair[0], pair[1]);
+    if constexpr (Parts == 4) return low;
+    const __m512i high = _mm512_mask_blend_epi32(bit5, pair[2], pair[3]);
+    return _mm512_mask_blend_epi32(_mm512_test_epi32_mask(idx, _mm512_set1_epi32(64)), low, high);
+  }
+  SCB_AVX512 void read(__m512i idx, __m512i& t, __m512i& a) const {
+    t = lookup(thr, idx);
+    a = lookup(al, idx);
+  }
+};
+
+template <typename Lookup>
+SCB_AVX512 void draw_tokens_avx512_with(const Lookup& table, const ProblemView& pv, uint64_t seed, uint32_t step,
+                                        uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out) {
+  const Philox16 philox(sample, step, kStreamTokens, seed);
+  const __m512i nn = _mm512_set1_epi32(int(pv.N));
+  for (uint32_t i = 0; i < n; i += 64) {
+    // A last partial round stores the positions before n (masked stores), the others are dropped.
+    const uint64_t keep = n - i >= 64 ? ~uint64_t{0} : (uint64_t{1} << (n - i)) - 1u;
+    __m512i w[4], x[4];
+    philox.blocks((t0 + i) / 4, w);
+    for (int j = 0; j < 4; ++j) {  // alias_sample, as alias8
+      __m512i idx, frac, thr, al;
+      mulhilo16(w[j], nn, idx, frac);
+      table.read(idx, thr, al);
+      x[j] = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(frac, thr), al, idx);
+    }
+    // x[j] lane l is the token at position 4 l + j. A 4 x 4 transpose in each 128-bit quarter
+    // gives b[c] = blocks (c | c+4 | c+8 | c+12); a 4 x 4 transpose of the quarters orders them.
+    const __m512i a0 = _mm512_unpacklo_epi32(x[0], x[1]), a1 = _mm512_unpacklo_epi32(x[2], x[3]);
+    const __m512i a2 = _mm512_unpackhi_epi32(x[0], x[1]), a3 = _mm512_unpackhi_epi32(x[2], x[3]);
+    const __m512i b0 = _mm512_unpacklo_epi64(a0, a1), b1 = _mm512_unpackhi_epi64(a0, a1);
+    const __m512i b2 = _mm512_unpacklo_epi64(a2, a3), b3 = _mm512_unpackhi_epi64(a2, a3);
+    const __m512i c0 = _mm512_shuffle_i32x4(b0, b1, 0x44), c1 = _mm512_shuffle_i32x4(b2, b3, 0x44);
+    const __m512i c2 = _mm512_shuffle_i32x4(b0, b1, 0xEE), c3 = _mm512_shuffle_i32x4(b2, b3, 0xEE);
+    _mm512_mask_storeu_epi32(out + i, __mmask16(keep), _mm512_shuffle_i32x4(c0, c1, 0x88));
+    _mm512_mask_storeu_epi32(out + i + 16, __mmask16(keep >> 16), _mm512_shuffle_i32x4(c0, c1, 0xDD));
+    _mm512_mask_storeu_epi32(out + i + 32, __mmask16(keep >> 32), _mm512_shuffle_i32x4(c2, c3, 0x88));
+    _mm512_mask_storeu_epi32(out + i + 48, __mmask16(keep >> 48), _mm512_shuffle_i32x4(c2, c3, 0xDD));
+  }
+}
+
+// Tables of up to 64 entries from registers, larger ones with gathers (AVX-512's gathers beat
+// scalar loads wherever it has been measured).
+SCB_AVX512 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
+                                   uint32_t t0, uint32_t n, uint32_t* out) {
+  if (n < 8) return draw_tokens_scalar(pv, seed, step, sample, t0, n, out);
+  const uint32_t N = pv.N;
+  const uint32_t *thr = pv.mu_threshold, *al = pv.mu_alias;
+  if (N <= 16) return draw_tokens_avx512_with(RegisterTable16<1>(thr, al, N), pv, seed, step, sample, t0, n, out);
+  if (N <= 32) return draw_tokens_avx512_with(RegisterTable16<2>(thr, al, N), pv, seed, step, sample, t0, n, out);
+  if (N <= 64) return draw_tokens_avx512_with(RegisterTable16<4>(thr, al, N), pv, seed, step, sample, t0, n, out);
+  if (N <= 128) return draw_tokens_avx512_with(RegisterTable16<8>(thr, al, N), pv, seed, step, sample, t0, n, out);
+  draw_tokens_avx512_with(GatherTable16{thr, al}, pv, seed, step, sample, t0, n, out);
+}
+// vpmovdw: the low halves of sixteen tokens (each below 65,536) per instruction.
+SCB_AVX512 void narrow_tokens_avx512(const uint32_t* x, uint32_t n, uint16_t* out) {
+  uint32_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtepi32_epi16(_mm512_loadu_si512(x + i)));
+  for (; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
+}
+
+#undef SCB_AVX512
+#pragma GCC diagnostic pop
+
+}  // namespace scb::token_draw_detail
+#endif

@@ -1,0 +1,45 @@
+#pragma once
+// What the token-drawing schedules share, private to src/cpu: token_draw.cpp holds the scalar and
+// AVX2 schedules and the dispatch, token_draw_avx512.cpp the AVX-512 schedule (one file would
+// pass the length limit of a source file).
+#include <cstdint>
+
+#include "scb/core/model.hpp"
+
+namespace scb {
+
+void draw_tokens_scalar(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
+                        uint32_t n, uint32_t* out);
+
+namespace token_draw_detail {
+
+// The scalar words of Philox8's per-call precomputation (token_draw.cpp), shared by the AVX2
+// and AVX-512 forms.
+struct PhiloxCallConstants {
+  uint32_t x2_0, x0_1, x2_1, v3_1;  // word 2 after round 0; words 0, 2, 3 after round 1
+  uint32_t key0[8], key1[8];        // the keys of rounds 2 .. 9
+  PhiloxCallConstants(uint32_t c1, uint32_t c2, uint32_t c3, uint64_t seed) {
+    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+    const uint64_t p1 = uint64_t(c2) * 0xCD9E8D57u;                       // round 0, word 2 (uniform)
+    const uint32_t w0 = uint32_t(p1 >> 32) ^ c1 ^ k0, w1 = uint32_t(p1);  // words 0, 1 after round 0
+    x2_0 = c3 ^ k1;
+    k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+    const uint64_t p0 = uint64_t(w0) * 0xD2511F53u;  // round 1, word 0 (uniform)
+    x0_1 = w1 ^ k0;
+    x2_1 = uint32_t(p0 >> 32) ^ k1;
+    v3_1 = uint32_t(p0);
+    for (int round = 2; round < 10; ++round) {
+      k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+      key0[round - 2] = k0, key1[round - 2] = k1;
+    }
+  }
+};
+
+#if defined(__x86_64__) || defined(__i386__)
+void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
+                        uint32_t n, uint32_t* out);
+void narrow_tokens_avx512(const uint32_t* x, uint32_t n, uint16_t* out);
+#endif
+
+}  // namespace token_draw_detail
+}  // namespace scb
