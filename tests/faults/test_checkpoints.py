@@ -95,6 +95,19 @@ def test_checkpoint_curve_script_reads_the_curve_so_far(scb, tmp_path):
     recovered = json.loads((tmp_path / "full" / "milestones.json").read_text())["support_recovered"]["step"]
     want = f"support_recovered=step {recovered}" if recovered is not None and recovered <= 1500 else "support_recovered=not yet"
     assert want in p.stdout, (want, p.stdout)
+    # --params: the checkpoint's V and A, as a run stopped at its step writes them (the first 1,500
+    # steps of the 3,000-step run are those of a 1,500-step run), are model.init's files.
+    import numpy as np
+    p = subprocess.run([sys.executable, script, tmp_path / "t.checkpoint", "--params", tmp_path / "p"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p
+    assert run(scb, "train", REFERENCE, *SHORT, "--set", "train.steps=1500", "--out", tmp_path / "half").rc == 0
+    for name in ("V.npy", "A.npy"):
+        got, want = np.load(tmp_path / "p" / name), np.load(tmp_path / "half" / name)
+        assert got.dtype == want.dtype and got.shape == want.shape and (got == want).all(), name
+    init = json.dumps({"V": str(tmp_path / "p" / "V.npy"), "A": str(tmp_path / "p" / "A.npy")})
+    assert run(scb, "train", REFERENCE, "--set", "train.steps=10", "--set", f"model.init={init}",
+               "--out", tmp_path / "branch").rc == 0
 
 
 def stop_after(cmd, seconds, sig):
