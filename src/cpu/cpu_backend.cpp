@@ -78,6 +78,8 @@ class CpuBackend final : public Backend {
     // must not share a line (at N = 3 false sharing made two threads 4x slower than one).
     st_.row = (pack.N + 15) / 16 * 16;
     st_.runs.assign(pack.size(), RunScratch{});
+    always_fused_ = threads_ == 1 || pack.size() >= kRunsPerThreadToFuse * size_t(threads_);
+    thread_rows_.assign(always_fused_ ? size_t(threads_) : 0, cpu::SampleRows{});
     sample_items_.clear();
     dv_items_.clear();
     block_items_.clear();
@@ -202,6 +204,7 @@ class CpuBackend final : public Backend {
   void whole_run_step(uint32_t r, int slot) {
     const RunPack& p = *st_.pack;
     const uint32_t N = p.N;
+    if (always_fused_) thread_rows_[size_t(slot)].lend(st_.runs[r]);  // the thread's rows, for this step
     if (st_.sampled()) {
       const uint32_t B = p.batch_size[r];
       if (p.T <= kTokenChunk)  // short samples: their tokens drawn several at a time
@@ -222,20 +225,20 @@ class CpuBackend final : public Backend {
     if (st_.sampled())
       for (uint32_t k = 0; k < N; ++k) cpu::update_untouched_column(st_, r, k);
     cpu::finish_step(st_, r);
+    if (always_fused_) thread_rows_[size_t(slot)].lend(st_.runs[r]);  // and back
   }
 
-  // Per-sample scratch of a sampled run, and its work items.
+  // Per-sample scratch of a sampled run (or, when every step is fused, of each thread: sized for
+  // the largest batch), and its work items.
   void attach_samples(size_t r) {
     RunScratch& s = st_.runs[r];
     const uint32_t N = st_.pack->N, T = st_.pack->T, B = st_.pack->batch_size[r];
-    s.tokens.resize(size_t(B) * T);
-    s.h.resize(size_t(B) * st_.row);
-    s.r.resize(size_t(B) * st_.row);
-    s.g.resize(size_t(B) * st_.row);
-    s.counts.resize(size_t(B) * st_.row);
-    s.k.resize(B);
-    s.m.resize(B);
-    s.hg.resize(B);
+    if (always_fused_) {
+      for (cpu::SampleRows& rows : thread_rows_)
+        if (rows.k.size() < B) rows.resize(B, T, st_.row);
+    } else {
+      s.resize(B, T, st_.row);
+    }
     for (uint32_t b = 0; b < B; ++b) sample_items_.push_back({uint32_t(r), b});
     for (uint32_t blk = 0; blk * cpu::kDvRows < N; ++blk) dv_items_.push_back({uint32_t(r), blk});
     for (uint32_t k = 0; k < N; ++k) column_items_.push_back({uint32_t(r), k});
@@ -281,6 +284,8 @@ class CpuBackend final : public Backend {
 
   static constexpr size_t kRunsPerThreadToFuse = 4;  // from this many runs per thread, whole_run_step
   int threads_;
+  bool always_fused_ = false;               // every step runs whole_run_step (one thread, or enough runs)
+  std::vector<cpu::SampleRows> thread_rows_;  // then: each thread's per-sample rows
   bool adaptive_;
   cpu::StepPool pool_;
   cpu::ThreadChoice choice_;

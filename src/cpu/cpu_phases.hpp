@@ -29,13 +29,23 @@ constexpr uint32_t kVtMinN = 32;
 constexpr uint32_t kBlock = kTileLength;  // positions per phase-3 tile: N x 64 doubles stay in cache
 constexpr uint32_t kDvRows = 32;          // rows of dV per phase-2 work item (sampled algorithms)
 
-struct RunScratch {
+// The per-sample rows of a sampled run's step (phase 1 writes them, phases 2 and 3 read them).
+// They are the run's own when its samples may be spread over threads; when every step of the
+// pack is one item per run (cpu_backend.cpp), each thread keeps one set and lends it to the run
+// it steps (lend: a swap of the vectors), so that 1,000 runs do not stream 1,000 sets through
+// memory every step.
+struct SampleRows {
   std::vector<uint16_t> tokens;   // B x T
-  std::vector<double> h, r, g;    // B x N each
-  std::vector<uint32_t> counts;   // B x N
+  std::vector<double> h, r, g;    // B x row each (row: N padded to a cache line)
+  std::vector<uint32_t> counts;   // B x row
   std::vector<uint32_t> k;        // B query tokens
   std::vector<double> m;          // B: (1/T) sum_j g_j c_j, the sample's projection mean
   std::vector<double> hg;         // B: h.g (softmax: a . dl/da of the sample)
+  void resize(uint32_t B, uint32_t T, uint32_t row);
+  void lend(SampleRows& other);   // swaps the two sets
+};
+
+struct RunScratch : SampleRows {
   std::vector<float> attn;        // softmax: N x T attention softmax(w), by columns
   std::vector<double> col_hg;     // softmax: per column, sum over its samples of h.g / B
   std::vector<float> col_mean;    // N

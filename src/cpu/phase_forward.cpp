@@ -28,6 +28,22 @@ void forward(CpuState& st, uint32_t r, uint32_t b, const uint32_t* drawn) {
   }
 }
 
+void SampleRows::resize(uint32_t B, uint32_t T, uint32_t row) {
+  tokens.resize(size_t(B) * T);
+  h.resize(size_t(B) * row);
+  r.resize(size_t(B) * row);
+  g.resize(size_t(B) * row);
+  counts.resize(size_t(B) * row);
+  k.resize(B);
+  m.resize(B);
+  hg.resize(B);
+}
+
+void SampleRows::lend(SampleRows& other) {
+  tokens.swap(other.tokens), h.swap(other.h), r.swap(other.r), g.swap(other.g);
+  counts.swap(other.counts), k.swap(other.k), m.swap(other.m), hg.swap(other.hg);
+}
+
 void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count) {
   RunPack& p = *st.pack;
   uint32_t drawn[kSamplesPerDraw * kTokenChunk];
