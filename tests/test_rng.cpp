@@ -299,8 +299,8 @@ TEST(TokenDraw, SeveralSamplesEqualDrawTokenSampleBySample) {
   std::vector<scb::DrawIsa> isas;
   for (scb::DrawIsa isa : {scb::DrawIsa::scalar, scb::DrawIsa::avx2, scb::DrawIsa::avx2_gather, scb::DrawIsa::avx512})
     if (scb::draw_isa_supported(isa)) isas.push_back(isa);
-  for (uint32_t N : {3u, 9u, 17u, 100u}) {
-    for (uint32_t T : {4u, 8u, 12u, 28u, 32u, 36u, 100u, 101u, 256u}) {
+  for (uint32_t N : {3u, 9u, 17u, 40u, 100u, 200u}) {
+    for (uint32_t T : {4u, 8u, 12u, 28u, 32u, 36u, 60u, 64u, 68u, 100u, 101u, 256u}) {
       const auto pb = scb::make_problem(
           scbtest::make_config(scbtest::json{{"problem", {{"N", N}, {"T", T}, {"Q", 1}, {"seed", N + T}}}}));
       const scb::ProblemView pv = pb->view();

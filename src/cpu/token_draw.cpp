@@ -34,6 +34,7 @@ void draw_tokens_scalar(const ProblemView& pv, uint64_t seed, uint32_t step, uin
 }
 
 #if defined(SCB_TOKEN_DRAW_X86)
+using token_draw_detail::draw_sample_tokens_avx512;
 using token_draw_detail::draw_tokens_avx512;
 using token_draw_detail::narrow_tokens_avx512;
 using token_draw_detail::PhiloxCallConstants;
@@ -366,6 +367,8 @@ void draw_sample_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, 
                              uint32_t count, uint32_t* out) {
   if (pv.T % 4 == 0 && count > 1 && (isa == DrawIsa::avx2 || isa == DrawIsa::avx2_gather))
     return draw_sample_tokens_avx2(pv, seed, step, sample0, count, out, isa == DrawIsa::avx2_gather);
+  if (pv.T % 4 == 0 && count > 1 && isa == DrawIsa::avx512)
+    return draw_sample_tokens_avx512(pv, seed, step, sample0, count, out);
   for (uint32_t i = 0; i < count; ++i) draw_tokens_with(isa, pv, seed, step, sample0 + i, 0, pv.T, out + size_t(i) * pv.T);
 }
 

@@ -105,50 +105,147 @@ struct RegisterTable16 {
   }
 };
 
+// x[j] lane l is the token at position 4 l + j. A 4 x 4 transpose in each 128-bit quarter gives
+// b[c] = blocks (c | c+4 | c+8 | c+12); a 4 x 4 transpose of the quarters orders them. keep: the
+// positions stored (a last partial round stores those before its end, masked).
+SCB_AVX512 inline void store_round16(const __m512i x[4], uint64_t keep, uint32_t* out) {
+  const __m512i a0 = _mm512_unpacklo_epi32(x[0], x[1]), a1 = _mm512_unpacklo_epi32(x[2], x[3]);
+  const __m512i a2 = _mm512_unpackhi_epi32(x[0], x[1]), a3 = _mm512_unpackhi_epi32(x[2], x[3]);
+  const __m512i b0 = _mm512_unpacklo_epi64(a0, a1), b1 = _mm512_unpackhi_epi64(a0, a1);
+  const __m512i b2 = _mm512_unpacklo_epi64(a2, a3), b3 = _mm512_unpackhi_epi64(a2, a3);
+  const __m512i c0 = _mm512_shuffle_i32x4(b0, b1, 0x44), c1 = _mm512_shuffle_i32x4(b2, b3, 0x44);
+  const __m512i c2 = _mm512_shuffle_i32x4(b0, b1, 0xEE), c3 = _mm512_shuffle_i32x4(b2, b3, 0xEE);
+  _mm512_mask_storeu_epi32(out, __mmask16(keep), _mm512_shuffle_i32x4(c0, c1, 0x88));
+  _mm512_mask_storeu_epi32(out + 16, __mmask16(keep >> 16), _mm512_shuffle_i32x4(c0, c1, 0xDD));
+  _mm512_mask_storeu_epi32(out + 32, __mmask16(keep >> 32), _mm512_shuffle_i32x4(c2, c3, 0x88));
+  _mm512_mask_storeu_epi32(out + 48, __mmask16(keep >> 48), _mm512_shuffle_i32x4(c2, c3, 0xDD));
+}
+
+// alias_sample of the sixteen words of each w[j], as alias8.
+template <typename Lookup>
+SCB_AVX512 inline void alias16(const Lookup& table, __m512i nn, const __m512i w[4], __m512i x[4]) {
+  for (int j = 0; j < 4; ++j) {
+    __m512i idx, frac, thr, al;
+    mulhilo16(w[j], nn, idx, frac);
+    table.read(idx, thr, al);
+    x[j] = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(frac, thr), al, idx);
+  }
+}
+
+SCB_AVX512 inline uint64_t keep_before(uint32_t left) {
+  return left >= 64 ? ~uint64_t{0} : (uint64_t{1} << left) - 1u;
+}
+
 template <typename Lookup>
 SCB_AVX512 void draw_tokens_avx512_with(const Lookup& table, const ProblemView& pv, uint64_t seed, uint32_t step,
                                         uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out) {
   const Philox16 philox(sample, step, kStreamTokens, seed);
   const __m512i nn = _mm512_set1_epi32(int(pv.N));
   for (uint32_t i = 0; i < n; i += 64) {
-    // A last partial round stores the positions before n (masked stores), the others are dropped.
-    const uint64_t keep = n - i >= 64 ? ~uint64_t{0} : (uint64_t{1} << (n - i)) - 1u;
     __m512i w[4], x[4];
     philox.blocks((t0 + i) / 4, w);
-    for (int j = 0; j < 4; ++j) {  // alias_sample, as alias8
-      __m512i idx, frac, thr, al;
-      mulhilo16(w[j], nn, idx, frac);
-      table.read(idx, thr, al);
-      x[j] = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(frac, thr), al, idx);
+    alias16(table, nn, w, x);
+    store_round16(x, keep_before(n - i), out + i);
+  }
+}
+
+// Philox16 for the blocks of several samples in one register, as Philox8Samples of
+// token_draw.cpp: the lanes differ in c0 (the block) and c1 (the sample), so only c2 and c3 (the
+// step and the stream) are folded in once per call.
+class Philox16Samples {
+ public:
+  SCB_AVX512 Philox16Samples(uint32_t c2, uint32_t c3, uint64_t seed) {
+    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+    const uint64_t p1 = uint64_t(c2) * 0xCD9E8D57u;  // round 0, word 2 (uniform)
+    x0_0_ = _mm512_set1_epi32(int(uint32_t(p1 >> 32) ^ k0));  // word 0 after round 0, but for ^ c1
+    v1_0_ = _mm512_set1_epi32(int(uint32_t(p1)));
+    x2_0_ = _mm512_set1_epi32(int(c3 ^ k1));
+    for (int round = 1; round < 10; ++round) {
+      k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+      key0_[round - 1] = _mm512_set1_epi32(int(k0)), key1_[round - 1] = _mm512_set1_epi32(int(k1));
     }
-    // x[j] lane l is the token at position 4 l + j. A 4 x 4 transpose in each 128-bit quarter
-    // gives b[c] = blocks (c | c+4 | c+8 | c+12); a 4 x 4 transpose of the quarters orders them.
-    const __m512i a0 = _mm512_unpacklo_epi32(x[0], x[1]), a1 = _mm512_unpacklo_epi32(x[2], x[3]);
-    const __m512i a2 = _mm512_unpackhi_epi32(x[0], x[1]), a3 = _mm512_unpackhi_epi32(x[2], x[3]);
-    const __m512i b0 = _mm512_unpacklo_epi64(a0, a1), b1 = _mm512_unpackhi_epi64(a0, a1);
-    const __m512i b2 = _mm512_unpacklo_epi64(a2, a3), b3 = _mm512_unpackhi_epi64(a2, a3);
-    const __m512i c0 = _mm512_shuffle_i32x4(b0, b1, 0x44), c1 = _mm512_shuffle_i32x4(b2, b3, 0x44);
-    const __m512i c2 = _mm512_shuffle_i32x4(b0, b1, 0xEE), c3 = _mm512_shuffle_i32x4(b2, b3, 0xEE);
-    _mm512_mask_storeu_epi32(out + i, __mmask16(keep), _mm512_shuffle_i32x4(c0, c1, 0x88));
-    _mm512_mask_storeu_epi32(out + i + 16, __mmask16(keep >> 16), _mm512_shuffle_i32x4(c0, c1, 0xDD));
-    _mm512_mask_storeu_epi32(out + i + 32, __mmask16(keep >> 32), _mm512_shuffle_i32x4(c2, c3, 0x88));
-    _mm512_mask_storeu_epi32(out + i + 48, __mmask16(keep >> 48), _mm512_shuffle_i32x4(c2, c3, 0xDD));
+  }
+  // Word j of block (c0[lane], c1[lane]) in w[j].
+  SCB_AVX512 void blocks(__m512i c0, __m512i c1, __m512i w[4]) const {
+    const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
+    __m512i hi0, lo0, hi1, lo1;
+    mulhilo16(c0, m0, hi0, lo0);
+    __m512i v0 = _mm512_xor_si512(x0_0_, c1), v1 = v1_0_, v2 = _mm512_xor_si512(hi0, x2_0_), v3 = lo0;
+    for (int round = 1; round < 10; ++round) {
+      mulhilo16(v0, m0, hi0, lo0);
+      mulhilo16(v2, m1, hi1, lo1);
+      v0 = _mm512_ternarylogic_epi32(hi1, v1, key0_[round - 1], 0x96);  // three-way xor
+      v1 = lo1;
+      v2 = _mm512_ternarylogic_epi32(hi0, v3, key1_[round - 1], 0x96);
+      v3 = lo0;
+    }
+    w[0] = v0, w[1] = v1, w[2] = v2, w[3] = v3;
+  }
+
+ private:
+  __m512i x0_0_, v1_0_, x2_0_;
+  __m512i key0_[9], key1_[9];
+};
+
+// Every token of samples sample0 .. sample0 + count - 1 (T a multiple of 4: block f of the run
+// of samples is positions 4 f .. 4 f + 3 of out), rounds of sixteen blocks across sample
+// boundaries: at T = 100, 8 samples take 13 rounds where sample by sample they took 16.
+template <typename Lookup>
+SCB_AVX512 void draw_sample_tokens_avx512_with(const Lookup& table, const ProblemView& pv, uint64_t seed,
+                                               uint32_t step, uint32_t sample0, uint32_t count, uint32_t* out) {
+  const uint32_t blocks_per_sample = pv.T / 4, n = count * pv.T;
+  const Philox16Samples philox(step, kStreamTokens, seed);
+  const __m512i nn = _mm512_set1_epi32(int(pv.N));
+  alignas(64) uint32_t c0[16], c1[16];
+  auto lanes_from = [&](uint32_t f) {  // lane l: block f + l counted from sample0's block 0
+    for (uint32_t l = 0; l < 16; ++l) c0[l] = (f + l) % blocks_per_sample, c1[l] = sample0 + (f + l) / blocks_per_sample;
+  };
+  lanes_from(0);
+  __m512i block = _mm512_load_si512(c0), sample = _mm512_load_si512(c1);
+  const __m512i per_sample = _mm512_set1_epi32(int(blocks_per_sample));
+  for (uint32_t i = 0; i < n; i += 64) {
+    __m512i w[4], x[4];
+    philox.blocks(block, sample, w);
+    if (blocks_per_sample >= 16) {  // a lane past its sample's last block wraps into the next, once
+      block = _mm512_add_epi32(block, _mm512_set1_epi32(16));
+      const __mmask16 wrap = _mm512_cmpge_epu32_mask(block, per_sample);
+      block = _mm512_mask_sub_epi32(block, wrap, block, per_sample);
+      sample = _mm512_mask_add_epi32(sample, wrap, sample, _mm512_set1_epi32(1));
+    } else {  // shorter samples wrap lane by lane
+      lanes_from(i / 4 + 16);
+      block = _mm512_load_si512(c0), sample = _mm512_load_si512(c1);
+    }
+    alias16(table, nn, w, x);
+    store_round16(x, keep_before(n - i), out + i);
   }
 }
 
 // Tables of up to 64 entries from registers, larger ones with gathers (AVX-512's gathers beat
-// scalar loads wherever it has been measured).
+// scalar loads wherever it has been measured). draw(table) runs with the one chosen.
+template <typename Draw>
+SCB_AVX512 void with_avx512_table(const ProblemView& pv, Draw&& draw) {
+  const uint32_t N = pv.N;
+  const uint32_t *thr = pv.mu_threshold, *al = pv.mu_alias;
+  if (N <= 16) return draw(RegisterTable16<1>(thr, al, N));
+  if (N <= 32) return draw(RegisterTable16<2>(thr, al, N));
+  if (N <= 64) return draw(RegisterTable16<4>(thr, al, N));
+  if (N <= 128) return draw(RegisterTable16<8>(thr, al, N));
+  draw(GatherTable16{thr, al});
+}
+
 SCB_AVX512 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
                                    uint32_t t0, uint32_t n, uint32_t* out) {
   if (n < 8) return draw_tokens_scalar(pv, seed, step, sample, t0, n, out);
-  const uint32_t N = pv.N;
-  const uint32_t *thr = pv.mu_threshold, *al = pv.mu_alias;
-  if (N <= 16) return draw_tokens_avx512_with(RegisterTable16<1>(thr, al, N), pv, seed, step, sample, t0, n, out);
-  if (N <= 32) return draw_tokens_avx512_with(RegisterTable16<2>(thr, al, N), pv, seed, step, sample, t0, n, out);
-  if (N <= 64) return draw_tokens_avx512_with(RegisterTable16<4>(thr, al, N), pv, seed, step, sample, t0, n, out);
-  if (N <= 128) return draw_tokens_avx512_with(RegisterTable16<8>(thr, al, N), pv, seed, step, sample, t0, n, out);
-  draw_tokens_avx512_with(GatherTable16{thr, al}, pv, seed, step, sample, t0, n, out);
+  with_avx512_table(pv, [&](const auto& table) { draw_tokens_avx512_with(table, pv, seed, step, sample, t0, n, out); });
 }
+
+SCB_AVX512 void draw_sample_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                                          uint32_t count, uint32_t* out) {
+  with_avx512_table(pv, [&](const auto& table) {
+    draw_sample_tokens_avx512_with(table, pv, seed, step, sample0, count, out);
+  });
+}
+
 // vpmovdw: the low halves of sixteen tokens (each below 65,536) per instruction.
 SCB_AVX512 void narrow_tokens_avx512(const uint32_t* x, uint32_t n, uint16_t* out) {
   uint32_t i = 0;

@@ -38,6 +38,9 @@ struct PhiloxCallConstants {
 #if defined(__x86_64__) || defined(__i386__)
 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
                         uint32_t n, uint32_t* out);
+// Samples sample0 .. sample0 + count - 1 whole (T a multiple of 4), rounds across their boundaries.
+void draw_sample_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                               uint32_t count, uint32_t* out);
 void narrow_tokens_avx512(const uint32_t* x, uint32_t n, uint16_t* out);
 #endif
 
