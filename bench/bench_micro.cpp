@@ -29,6 +29,7 @@
 #include "scb/core/problem.hpp"
 #include "scb/core/runpack.hpp"
 #include "scb/cpu/sample.hpp"
+#include "scb/cpu/small_vocab.hpp"
 #include "scb/cpu/token_draw.hpp"
 
 namespace {
@@ -180,6 +181,32 @@ void BM_ForwardSample(benchmark::State& state) {
   state.SetItemsProcessed(int64_t(state.iterations()) * T);
 }
 BENCHMARK(BM_ForwardSample)->ArgNames({"N", "T"})->ArgsProduct({{3, 20, 100, 500}, {1000, 10000, 100000}});
+
+// The scatter of h and the counts alone (small_vocab.hpp), one 256-position chunk at a time, as
+// forward_sample calls it at N <= 4; pair 1: two samples' chunks at once (scatter_small_vocab_pair).
+void BM_ScatterSmallVocab(benchmark::State& state) {
+  const uint32_t N = uint32_t(state.range(0)), n = 256;
+  const bool pair = state.range(1) != 0;
+  std::vector<uint32_t> x(2 * n);
+  std::vector<float> a(2 * n);
+  for (uint32_t i = 0; i < 2 * n; ++i) x[i] = (i * 2654435761u >> 7) % N, a[i] = 1e-4f * float(i % 97);
+  double part[2][4 * scb::kSmallVocabMaxN];
+  uint64_t count[2][4 * scb::kSmallVocabMaxN];
+  const scb::ScatterStream streams[2] = {{x.data(), a.data(), 1.0f, part[0], count[0]},
+                                         {x.data() + n, a.data() + n, 0.5f, part[1], count[1]}};
+  bool fresh = true;
+  for (auto _ : state) {
+    if (pair)
+      scb::scatter_small_vocab_pair(streams, n, N, fresh);
+    else
+      for (const auto& q : streams) scb::scatter_small_vocab(q.x, q.a, q.scale, n, N, q.part, q.count, fresh);
+    fresh = !fresh;
+    benchmark::DoNotOptimize(part);
+    benchmark::DoNotOptimize(count);
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * 2 * n);
+}
+BENCHMARK(BM_ScatterSmallVocab)->ArgNames({"N", "pair"})->ArgsProduct({{2, 3, 4}, {0, 1}});
 
 // Phase 1 on every thread, as the CPU backend schedules it (dynamic chunks of 4 samples), with the
 // per-sample h, r, g and counts either packed (stride N, as src/cpu_backend.cpp lays them out) or

@@ -8,9 +8,14 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "scb/core/problem.hpp"
+#include "scb/cpu/sample.hpp"
 #include "scb/cpu/small_vocab.hpp"
+#include "scb/cpu/token_draw.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -44,8 +49,9 @@ TEST(SmallVocab, ScatterEqualsScalarPartialSums) {
       const std::vector<float> a = awkward_values(n, gen);
       for (float scale : {1.0f, 0.37f}) {
         // Start from partial sums of an earlier chunk, as forward_sample does.
-        std::vector<double> want(4 * N), got(4 * N);
-        std::vector<uint64_t> want_c(4 * N), got_c(4 * N);
+        // got holds four more entries than part needs: the vector loops must not write them.
+        std::vector<double> want(4 * N), got(4 * N + 4, -3.0);
+        std::vector<uint64_t> want_c(4 * N), got_c(4 * N + 4, 77);
         for (uint32_t e = 0; e < 4 * N; ++e) want[e] = got[e] = double(e % 3) * 0.25, want_c[e] = got_c[e] = e;
         for (uint32_t i = 0; i < n; ++i) {
           want[4 * x[i] + (i & 3u)] += static_cast<double>(a[i] * scale);
@@ -56,6 +62,8 @@ TEST(SmallVocab, ScatterEqualsScalarPartialSums) {
           ASSERT_EQ(bits(got[e]), bits(want[e])) << "N=" << N << " n=" << n << " entry " << e;
           ASSERT_EQ(got_c[e], want_c[e]) << "N=" << N << " n=" << n << " entry " << e;
         }
+        for (uint32_t e = 4 * N; e < 4 * N + 4; ++e)
+          ASSERT_TRUE(got[e] == -3.0 && got_c[e] == 77) << "wrote past part, N=" << N << " n=" << n;
         // fresh: as if part and count had been zeroed, whatever they hold.
         std::vector<double> fresh_want(4 * N, 0.0), fresh_got(4 * N, 7.5);
         std::vector<uint64_t> fresh_want_c(4 * N, 0), fresh_got_c(4 * N, 9);
@@ -100,6 +108,99 @@ TEST(SmallVocab, GatherEqualsScalarLoop) {
         scb::gather_small_vocab(tok.data(), g, len, got.data());
       }
       for (uint32_t i = 0; i < len; ++i) ASSERT_EQ(bits(got[i]), bits(want[i])) << "N=" << N << " i=" << i;
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Two samples' scatters side by side give each sample's partial sums, bit for bit.
+TEST(SmallVocab, ScatterPairEqualsEachSampleAlone) {
+  std::mt19937 gen(12);
+  for (uint32_t N = 1; N <= scb::kSmallVocabMaxN; ++N) {
+    for (uint32_t n : {1u, 3u, 4u, 7u, 100u, 256u}) {
+      for (bool fresh : {false, true}) {
+        std::vector<uint32_t> x[2];
+        std::vector<float> a[2];
+        std::vector<double> want[2], got[2];
+        std::vector<uint64_t> want_c[2], got_c[2];
+        scb::ScatterStream pair[2];
+        const float scale[2] = {1.0f, 0.37f};
+        for (int q = 0; q < 2; ++q) {
+          x[q].resize(n);
+          for (auto& t : x[q]) t = gen() % N;
+          a[q] = awkward_values(n, gen);
+          want[q].assign(4 * N + 4, -3.0), want_c[q].assign(4 * N + 4, 77);
+          for (uint32_t e = 0; e < 4 * N; ++e) want[q][e] = double(e % 5) * 0.125 + q, want_c[q][e] = e + q;
+          got[q] = want[q], got_c[q] = want_c[q];
+          scb::scatter_small_vocab(x[q].data(), a[q].data(), scale[q], n, N, want[q].data(), want_c[q].data(), fresh);
+          pair[q] = {x[q].data(), a[q].data(), scale[q], got[q].data(), got_c[q].data()};
+        }
+        scb::scatter_small_vocab_pair(pair, n, N, fresh);
+        for (int q = 0; q < 2; ++q)
+          for (uint32_t e = 0; e < 4 * N + 4; ++e) {
+            ASSERT_EQ(bits(got[q][e]), bits(want[q][e])) << "N=" << N << " n=" << n << " sample " << q << " entry " << e;
+            ASSERT_EQ(got_c[q][e], want_c[q][e]) << "N=" << N << " n=" << n << " sample " << q << " entry " << e;
+          }
+      }
+    }
+  }
+}
+
+// forward_sample_pair against forward_sample of each sample: rows, tokens and results, for a
+// vocabulary the pair runs side by side (N <= 4) and one it hands to forward_sample (N = 9), T
+// over several chunks with a tail, with and without a pending scale and pre-drawn tokens.
+TEST(ForwardSamplePair, EqualsEachSampleAlone) {
+  for (uint32_t N : {2u, 3u, 4u, 9u}) {
+    for (uint32_t T : {100u, 1001u}) {
+      const auto pb = scb::make_problem(
+          scbtest::make_config(scbtest::json{{"problem", {{"N", N}, {"T", T}, {"Q", 2}, {"seed", N * T}}}}));
+      const scb::ProblemView pv = pb->view();
+      std::mt19937 gen(N + T);
+      std::uniform_real_distribution<float> u(0.0f, 1.0f);
+      std::vector<float> V(size_t(N) * N), A(size_t(N) * T), scale(N);
+      for (auto& v : V) v = u(gen);
+      for (auto& v : A) v = u(gen) / float(T);
+      for (auto& v : scale) v = 0.5f + u(gen);
+      for (bool with_scale : {false, true}) {
+        for (bool predrawn : {false, true}) {
+          std::vector<uint32_t> drawn(2 * size_t(T));
+          if (predrawn)
+            for (uint32_t q = 0; q < 2; ++q)
+              scb::draw_tokens(pv, 99, 5, 40 + q, 0, T, drawn.data() + size_t(q) * T);
+          std::vector<uint16_t> tok[2][2];
+          std::vector<double> h[2][2], r[2][2], g[2][2];
+          std::vector<uint32_t> c[2][2];
+          scb::SampleResult want[2], got[2];
+          scb::SampleSlot<uint16_t> pair[2];
+          const float* sc = with_scale ? scale.data() : nullptr;
+          for (int w = 0; w < 2; ++w)
+            for (int q = 0; q < 2; ++q)
+              tok[w][q].assign(T, 0), h[w][q].assign(N, 0), r[w][q].assign(N, 0), g[w][q].assign(N, 0), c[w][q].assign(N, 0);
+          for (int q = 0; q < 2; ++q) {
+            const uint32_t* d = predrawn ? drawn.data() + size_t(q) * T : nullptr;
+            want[q] = scb::forward_sample(pv, V.data(), A.data(), 99, 5, 40 + q, tok[0][q].data(), h[0][q].data(),
+                                          c[0][q].data(), r[0][q].data(), g[0][q].data(), sc, nullptr, d);
+            pair[q] = {uint32_t(40 + q), tok[1][q].data(), h[1][q].data(), c[1][q].data(), r[1][q].data(), g[1][q].data(), d};
+          }
+          scb::forward_sample_pair(pv, V.data(), A.data(), 99, 5, pair, got, sc);
+          for (int q = 0; q < 2; ++q) {
+            const std::string at = "N=" + std::to_string(N) + " T=" + std::to_string(T) + " sample " + std::to_string(q);
+            EXPECT_EQ(got[q].k, want[q].k) << at;
+            EXPECT_EQ(got[q].x_o, want[q].x_o) << at;
+            EXPECT_EQ(bits(got[q].a_mean), bits(want[q].a_mean)) << at;
+            EXPECT_EQ(tok[1][q], tok[0][q]) << at;
+            EXPECT_EQ(c[1][q], c[0][q]) << at;
+            for (uint32_t j = 0; j < N; ++j) {
+              ASSERT_EQ(bits(h[1][q][j]), bits(h[0][q][j])) << at << " h " << j;
+              ASSERT_EQ(bits(r[1][q][j]), bits(r[0][q][j])) << at << " r " << j;
+              ASSERT_EQ(bits(g[1][q][j]), bits(g[0][q][j])) << at << " g " << j;
+            }
+          }
+        }
+      }
     }
   }
 }

@@ -206,11 +206,7 @@ class CpuBackend final : public Backend {
     const uint32_t N = p.N;
     if (always_fused_) thread_rows_[size_t(slot)].lend(st_.runs[r]);  // the thread's rows, for this step
     if (st_.sampled()) {
-      const uint32_t B = p.batch_size[r];
-      if (p.T <= kTokenChunk)  // short samples: their tokens drawn several at a time
-        for (uint32_t b = 0; b < B; b += kSamplesPerDraw) cpu::forward_samples(st_, r, b, std::min(kSamplesPerDraw, B - b));
-      else
-        for (uint32_t b = 0; b < B; ++b) cpu::forward(st_, r, b);
+      cpu::forward_batch(st_, r);
       for (uint32_t blk = 0; blk * cpu::kDvRows < N; ++blk) cpu::sum_dv_rows(st_, r, blk);
       cpu::reduce_and_update_v(st_, r);
     } else {

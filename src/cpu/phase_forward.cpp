@@ -2,30 +2,59 @@
 // scb/cpu/sample.hpp draws the tokens and forms h, the counts, r and g (reading the queried column
 // through its pending scale, and V transposed from N = kVtMinN on); softmax attention also keeps
 // h.g, the sample's a . dl/da. Samples write disjoint rows, so any thread may take any sample.
-// forward_samples draws the tokens of up to kSamplesPerDraw short samples at once first.
+// forward_samples draws the tokens of up to kSamplesPerDraw short samples at once first;
+// forward_pair takes two samples at once (at N <= 4 their scatters run side by side), and
+// forward_batch steps a run's batch with both, as whole_run_step does.
 #include "cpu_phases.hpp"
 #include "scb/cpu/sample.hpp"
 
 namespace scb::cpu {
 
-void forward(CpuState& st, uint32_t r, uint32_t b, const uint32_t* drawn) {
-  RunPack& p = *st.pack;
+namespace {
+
+// What a sample leaves in its run's rows besides h, r, g and the counts.
+void record(CpuState& st, uint32_t r, uint32_t b, const SampleResult& res) {
   RunScratch& s = st.runs[r];
-  const uint32_t N = p.N, T = p.T;
-  const size_t row = size_t(b) * st.row;
-  const SampleResult res = forward_sample(
-      p.problem(r).view(), p.V_of(r), st.attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]), b,
-      s.tokens.data() + size_t(b) * T, s.h.data() + row, s.counts.data() + row, s.r.data() + row,
-      s.g.data() + row, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data(), drawn);
   s.m[b] = res.a_mean;
   s.k[b] = res.k;
   if (st.softmax()) {
+    const size_t row = size_t(b) * st.row;
     const double* h = s.h.data() + row;
     const double* g = s.g.data() + row;
     double hg = 0;
-    for (uint32_t j = 0; j < N; ++j) hg += h[j] * g[j];
+    for (uint32_t j = 0; j < st.pack->N; ++j) hg += h[j] * g[j];
     s.hg[b] = hg;
   }
+}
+
+SampleSlot<uint16_t> slot_of(CpuState& st, uint32_t r, uint32_t b, const uint32_t* drawn) {
+  RunScratch& s = st.runs[r];
+  const size_t row = size_t(b) * st.row;
+  return {b, s.tokens.data() + size_t(b) * st.pack->T, s.h.data() + row, s.counts.data() + row,
+          s.r.data() + row, s.g.data() + row, drawn};
+}
+
+}  // namespace
+
+void forward(CpuState& st, uint32_t r, uint32_t b, const uint32_t* drawn) {
+  RunPack& p = *st.pack;
+  RunScratch& s = st.runs[r];
+  const SampleSlot<uint16_t> q = slot_of(st, r, b, drawn);
+  record(st, r, b,
+         forward_sample(p.problem(r).view(), p.V_of(r), st.attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]),
+                        b, q.tokens, q.h, q.counts, q.r, q.g, s.scaled ? s.scale.data() : nullptr,
+                        s.VT.empty() ? nullptr : s.VT.data(), drawn));
+}
+
+void forward_pair(CpuState& st, uint32_t r, uint32_t b, const uint32_t* drawn) {
+  RunPack& p = *st.pack;
+  RunScratch& s = st.runs[r];
+  const SampleSlot<uint16_t> pair[2] = {slot_of(st, r, b, drawn), slot_of(st, r, b + 1, drawn ? drawn + p.T : nullptr)};
+  SampleResult res[2];
+  forward_sample_pair(p.problem(r).view(), p.V_of(r), st.attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]),
+                      pair, res, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data());
+  record(st, r, b, res[0]);
+  record(st, r, b + 1, res[1]);
 }
 
 void SampleRows::resize(uint32_t B, uint32_t T, uint32_t row) {
@@ -48,7 +77,20 @@ void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count) {
   RunPack& p = *st.pack;
   uint32_t drawn[kSamplesPerDraw * kTokenChunk];
   draw_sample_tokens(p.problem(r).view(), p.seed[r], static_cast<uint32_t>(p.step[r]), b0, count, drawn);
-  for (uint32_t i = 0; i < count; ++i) forward(st, r, b0 + i, drawn + size_t(i) * p.T);
+  uint32_t i = 0;
+  for (; i + 2 <= count; i += 2) forward_pair(st, r, b0 + i, drawn + size_t(i) * p.T);
+  if (i < count) forward(st, r, b0 + i, drawn + size_t(i) * p.T);
+}
+
+void forward_batch(CpuState& st, uint32_t r) {
+  const uint32_t B = st.pack->batch_size[r];
+  if (st.pack->T <= kTokenChunk) {  // short samples: their tokens drawn several at a time
+    for (uint32_t b = 0; b < B; b += kSamplesPerDraw) forward_samples(st, r, b, std::min(kSamplesPerDraw, B - b));
+    return;
+  }
+  uint32_t b = 0;
+  for (; b + 2 <= B; b += 2) forward_pair(st, r, b);
+  if (b < B) forward(st, r, b);
 }
 
 }  // namespace scb::cpu

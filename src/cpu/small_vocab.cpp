@@ -76,39 +76,65 @@ __attribute__((target("avx2"))) void gather_avx2(const uint16_t* tok, const doub
   gather_scalar(tok, g, i, len, row);
 }
 
-// The same loops with AVX-512 (VL: still four double lanes): the compare yields a mask that the
+// The same loops with AVX-512: the compare yields a mask that the
 // additions take directly, so a position whose token is not j leaves h_j's partial sum as it is
 // instead of adding +0.0 to it (the same bits, see small_vocab.hpp), and the gather reads eight
 // positions per permute. (GCC 12's AVX-512 headers trip -Wmaybe-uninitialized inside themselves.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-template <uint32_t N>
-__attribute__((target("avx512f,avx512vl"))) void scatter_n_avx512(const uint32_t* x, const float* a, float scale,
-                                                                 uint32_t n, double* part, uint64_t* count,
-                                                                 bool fresh) {
-  __m256d acc[N];
-  __m256i cnt[N];
-  for (uint32_t j = 0; j < N; ++j) {
-    acc[j] = fresh ? _mm256_setzero_pd() : _mm256_loadu_pd(part + 4 * j);
-    cnt[j] = fresh ? _mm256_setzero_si256() : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(count + 4 * j));
-  }
-  const __m128 s = _mm_set1_ps(scale);
-  const __m256i minus_one = _mm256_set1_epi64x(-1);
-  uint32_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const __m256d v = _mm256_cvtps_pd(_mm_mul_ps(_mm_loadu_ps(a + i), s));
-    const __m128i xt = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i));
-    for (uint32_t j = 0; j < N; ++j) {
-      const __mmask8 hit = _mm_cmpeq_epi32_mask(xt, _mm_set1_epi32(int(j)));
-      acc[j] = _mm256_mask_add_pd(acc[j], hit, acc[j], v);
-      cnt[j] = _mm256_mask_sub_epi64(cnt[j], hit, cnt[j], minus_one);
+// Two tokens per register: accumulator p holds h_(2p)'s four partial sums in its low half and
+// h_(2p+1)'s in its high half (part's layout, so the loads and stores are contiguous), and the four
+// positions' a and tokens are loaded into both halves. Each partial sum is a chain of dependent
+// additions, one per iteration, so one stream is bound by the addition's latency; S streams
+// (independent samples, each with its own part and count) run side by side in one loop and fill
+// that latency (S = 2: the pair form of small_vocab.hpp).
+template <uint32_t N, uint32_t S>
+__attribute__((target("avx512f,avx512vl"))) void scatter_streams_avx512(const ScatterStream* st, uint32_t n,
+                                                                       bool fresh) {
+  constexpr uint32_t P = (N + 1) / 2;
+  __m512d acc[S][P];
+  __m512i cnt[S][P];
+  __m256i lane_token[P];
+  __m256 scale[S];
+  auto half_or_whole = [](uint32_t p) { return 2 * p + 1 < N ? __mmask8(0xFF) : __mmask8(0x0F); };  // odd N: half
+  #pragma GCC unroll 4
+  for (uint32_t p = 0; p < P; ++p)
+    lane_token[p] = _mm256_setr_epi32(int(2 * p), int(2 * p), int(2 * p), int(2 * p), int(2 * p + 1), int(2 * p + 1),
+                                      int(2 * p + 1), int(2 * p + 1));
+  #pragma GCC unroll 4
+  for (uint32_t q = 0; q < S; ++q) {
+    scale[q] = _mm256_set1_ps(st[q].scale);
+    #pragma GCC unroll 4
+    for (uint32_t p = 0; p < P; ++p) {
+      acc[q][p] = fresh ? _mm512_setzero_pd() : _mm512_maskz_loadu_pd(half_or_whole(p), st[q].part + 8 * p);
+      cnt[q][p] = fresh ? _mm512_setzero_si512() : _mm512_maskz_loadu_epi64(half_or_whole(p), st[q].count + 8 * p);
     }
   }
-  for (uint32_t j = 0; j < N; ++j) {
-    _mm256_storeu_pd(part + 4 * j, acc[j]);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(count + 4 * j), cnt[j]);
+  const __m512i minus_one = _mm512_set1_epi64(-1);
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    #pragma GCC unroll 4
+    for (uint32_t q = 0; q < S; ++q) {
+      const __m512d v =
+          _mm512_cvtps_pd(_mm256_mul_ps(_mm256_broadcast_ps(reinterpret_cast<const __m128*>(st[q].a + i)), scale[q]));
+      const __m256i xt = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(st[q].x + i)));
+      #pragma GCC unroll 4
+      for (uint32_t p = 0; p < P; ++p) {
+        const __mmask8 hit = _mm256_cmpeq_epi32_mask(xt, lane_token[p]);
+        acc[q][p] = _mm512_mask_add_pd(acc[q][p], hit, acc[q][p], v);
+        cnt[q][p] = _mm512_mask_sub_epi64(cnt[q][p], hit, cnt[q][p], minus_one);
+      }
+    }
   }
-  scatter_scalar(x, a, scale, i, n, part, count);
+  #pragma GCC unroll 4
+  for (uint32_t q = 0; q < S; ++q) {
+    #pragma GCC unroll 4
+    for (uint32_t p = 0; p < P; ++p) {
+      _mm512_mask_storeu_pd(st[q].part + 8 * p, half_or_whole(p), acc[q][p]);
+      _mm512_mask_storeu_epi64(st[q].count + 8 * p, half_or_whole(p), cnt[q][p]);
+    }
+    scatter_scalar(st[q].x, st[q].a, st[q].scale, i, n, st[q].part, st[q].count);
+  }
 }
 
 __attribute__((target("avx512f"))) void gather_avx512(const uint16_t* tok, const double* g, uint32_t len,
@@ -126,8 +152,19 @@ __attribute__((target("avx512f"))) void gather_avx512(const uint16_t* tok, const
 template <uint32_t N>
 void scatter_n_widest(const uint32_t* x, const float* a, float scale, uint32_t n, double* part, uint64_t* count,
                       bool fresh) {
-  if (avx512_loops()) return scatter_n_avx512<N>(x, a, scale, n, part, count, fresh);
+  if (avx512_loops()) {
+    const ScatterStream one{x, a, scale, part, count};
+    return scatter_streams_avx512<N, 1>(&one, n, fresh);
+  }
   scatter_n<N>(x, a, scale, n, part, count, fresh);
+}
+
+// Two streams side by side where AVX-512 runs (AVX2's sixteen registers do not hold two
+// streams' accumulators), else one after the other.
+template <uint32_t N>
+void scatter_pair_widest(const ScatterStream pair[2], uint32_t n, bool fresh) {
+  if (avx512_loops()) return scatter_streams_avx512<N, 2>(pair, n, fresh);
+  for (int q = 0; q < 2; ++q) scatter_n<N>(pair[q].x, pair[q].a, pair[q].scale, n, pair[q].part, pair[q].count, fresh);
 }
 
 }  // namespace
@@ -148,6 +185,19 @@ void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_
   }
 }
 
+void scatter_small_vocab_pair(const ScatterStream pair[2], uint32_t n, uint32_t N, bool fresh) {
+  if (!small_vocab_kernels(N)) {
+    for (int q = 0; q < 2; ++q) scatter_small_vocab(pair[q].x, pair[q].a, pair[q].scale, n, N, pair[q].part, pair[q].count, fresh);
+    return;
+  }
+  switch (N) {
+    case 1: return scatter_pair_widest<1>(pair, n, fresh);
+    case 2: return scatter_pair_widest<2>(pair, n, fresh);
+    case 3: return scatter_pair_widest<3>(pair, n, fresh);
+    default: return scatter_pair_widest<4>(pair, n, fresh);
+  }
+}
+
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row) {
   if (avx512_loops()) return gather_avx512(tok, g, len, row);
   gather_avx2(tok, g, len, row);
@@ -160,6 +210,9 @@ void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_
                          uint64_t* count, bool fresh) {
   if (fresh) std::fill_n(part, 4 * N, 0.0), std::fill_n(count, 4 * N, uint64_t{0});
   scatter_scalar(x, a, scale, 0, n, part, count);
+}
+void scatter_small_vocab_pair(const ScatterStream pair[2], uint32_t n, uint32_t N, bool fresh) {
+  for (int q = 0; q < 2; ++q) scatter_small_vocab(pair[q].x, pair[q].a, pair[q].scale, n, N, pair[q].part, pair[q].count, fresh);
 }
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row) {
   gather_scalar(tok, g, 0, len, row);

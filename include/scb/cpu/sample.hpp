@@ -25,6 +25,57 @@ struct SampleResult {
   double a_mean;    // (1/T) sum_j g_j c_j: mean over positions of the A-gradient
 };
 
+namespace sample_detail {
+
+// The column of A a sample queries, and the factor it is still to be multiplied by.
+struct SampleColumn {
+  SampleMeta meta;
+  const float* a;
+  float scale;
+};
+
+inline SampleColumn sample_column(const ProblemView& pv, const float* A, uint64_t seed, uint32_t step,
+                                  uint32_t sample, const float* a_scale) {
+  const SampleMeta meta = draw_sample_meta(pv, seed, step, sample);
+  // x * 1.0f == x: no pending scale, no change
+  return {meta, A + static_cast<uint64_t>(meta.k) * pv.T, a_scale ? a_scale[meta.k] : 1.0f};
+}
+
+template <typename Token>
+void store_tokens(const uint32_t* x, uint32_t n, Token* out) {
+  if constexpr (std::is_same_v<Token, uint16_t>)
+    narrow_tokens(x, n, out);
+  else
+    for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<Token>(x[i]);
+}
+
+// h and the counts from four partial histograms (part[4 j + m]: token j, positions = m (mod 4)),
+// combined in a fixed order, ((h0 + h1) + h2) + h3.
+inline void combine_partials(const double* part, const uint64_t* cl, uint32_t N, double* h, uint32_t* counts) {
+  for (uint32_t j = 0; j < N; ++j) {
+    const double* hj = part + 4 * j;
+    const uint64_t* cj = cl + 4 * j;
+    h[j] = ((hj[0] + hj[1]) + hj[2]) + hj[3];
+    counts[j] = static_cast<uint32_t>((cj[0] + cj[1]) + (cj[2] + cj[3]));
+  }
+}
+
+// What follows h and the counts: the output token, r, g and the mean A-gradient.
+template <typename Token>
+SampleResult finish_sample(const ProblemView& pv, const float* V, const float* VT, const SampleMeta& meta,
+                           const Token* tokens, const double* h, const uint32_t* counts, double* r, double* g) {
+  SampleResult res;
+  res.k = meta.k;
+  res.x_o = draw_output(pv, static_cast<uint32_t>(tokens[meta.s]), meta.output_word);
+  sample_residual(V, VT, pv.N, h, res.x_o, r, g);
+  double m = 0;
+  for (uint32_t j = 0; j < pv.N; ++j) m += g[j] * counts[j];
+  res.a_mean = m / pv.T;
+  return res;
+}
+
+}  // namespace sample_detail
+
 // tokens: T entries (any integer type wide enough for N); h, r, g: N doubles; counts: N.
 // A is by columns (a^(k) = A + k*T), V row-major. a_scale (N entries, or null) holds the factor
 // each column is still to be multiplied by (the CPU backend defers renormalisation to its next
@@ -36,10 +87,9 @@ SampleResult forward_sample(const ProblemView& pv, const float* V, const float* 
                             uint32_t step, uint32_t sample, Token* tokens, double* h, uint32_t* counts,
                             double* r, double* g, const float* a_scale = nullptr,
                             const float* VT = nullptr, const uint32_t* drawn = nullptr) {
+  using namespace sample_detail;
   const uint32_t N = pv.N, T = pv.T;
-  const SampleMeta meta = draw_sample_meta(pv, seed, step, sample);
-  const float* a = A + static_cast<uint64_t>(meta.k) * T;
-  const float scale = a_scale ? a_scale[meta.k] : 1.0f;  // x * 1.0f == x: no pending scale, no change
+  const SampleColumn col = sample_column(pv, A, seed, step, sample, a_scale);
   // Draws the tokens chunk by chunk (draw_tokens: AVX-512/AVX2 where available) unless drawn,
   // stores them and hands each chunk to add_chunk(t0, n, x).
   auto draw_chunks = [&](auto&& add_chunk) {
@@ -48,50 +98,84 @@ SampleResult forward_sample(const ProblemView& pv, const float* V, const float* 
       const uint32_t n = std::min(kTokenChunk, T - t0);
       const uint32_t* x = drawn ? drawn + t0 : chunk;
       if (!drawn) draw_tokens(pv, seed, step, sample, t0, n, chunk);
-      if constexpr (std::is_same_v<Token, uint16_t>)
-        narrow_tokens(x, n, tokens + t0);
-      else
-        for (uint32_t i = 0; i < n; ++i) tokens[t0 + i] = static_cast<Token>(x[i]);
+      store_tokens(x, n, tokens + t0);
       add_chunk(t0, n, x);
     }
   };
   if (N <= kSplitScatterMaxN) {
     // Few distinct tokens repeat often, and each h[x] += a_t would wait on the previous
     // addition to the same h[x] (through memory). Four partial histograms, one per position
-    // mod 4 (chunks start at multiples of 4), break that chain; they are combined in a fixed
-    // order, ((h0 + h1) + h2) + h3. Up to kSmallVocabMaxN the same sums run in vector lanes.
-    // The first chunk starts the sums (the vector loop in registers: a fill of these arrays was a
-    // fifth of a sample at T = 100).
-    double part[4 * kSplitScatterMaxN];  // part[4 j + m]: token j, positions = m (mod 4)
+    // mod 4 (chunks start at multiples of 4), break that chain. Up to kSmallVocabMaxN the same
+    // sums run in vector lanes. The first chunk starts the sums (the vector loop in registers: a
+    // fill of these arrays was a fifth of a sample at T = 100).
+    double part[4 * kSplitScatterMaxN];
     uint64_t cl[4 * kSplitScatterMaxN];
     draw_chunks([&](uint32_t t0, uint32_t n, const uint32_t* x) {
-      scatter_small_vocab(x, a + t0, scale, n, N, part, cl, t0 == 0);
+      scatter_small_vocab(x, col.a + t0, col.scale, n, N, part, cl, t0 == 0);
     });
-    for (uint32_t j = 0; j < N; ++j) {
-      const double* hj = part + 4 * j;
-      const uint64_t* cj = cl + 4 * j;
-      h[j] = ((hj[0] + hj[1]) + hj[2]) + hj[3];
-      counts[j] = static_cast<uint32_t>((cj[0] + cj[1]) + (cj[2] + cj[3]));
-    }
+    combine_partials(part, cl, N, h, counts);
   } else {
     // h[x_t] += a_t in position order.
     std::fill(h, h + N, 0.0);
     std::fill(counts, counts + N, 0u);
     draw_chunks([&](uint32_t t0, uint32_t n, const uint32_t* x) {
       for (uint32_t i = 0; i < n; ++i) {
-        h[x[i]] += static_cast<double>(a[t0 + i] * scale);
+        h[x[i]] += static_cast<double>(col.a[t0 + i] * col.scale);
         ++counts[x[i]];
       }
     });
   }
-  SampleResult res;
-  res.k = meta.k;
-  res.x_o = draw_output(pv, static_cast<uint32_t>(tokens[meta.s]), meta.output_word);
-  sample_residual(V, VT, N, h, res.x_o, r, g);
-  double m = 0;
-  for (uint32_t j = 0; j < N; ++j) m += g[j] * counts[j];
-  res.a_mean = m / T;
-  return res;
+  return finish_sample(pv, V, VT, col.meta, tokens, h, counts, r, g);
+}
+
+// One sample's place in forward_sample_pair: its index, rows and (or null) its drawn tokens.
+template <typename Token>
+struct SampleSlot {
+  uint32_t sample;
+  Token* tokens;
+  double* h;
+  uint32_t* counts;
+  double* r;
+  double* g;
+  const uint32_t* drawn;
+};
+
+// forward_sample of two samples of one step, res[q] for slot[q], the same bits. Up to
+// kSmallVocabMaxN their scatters run side by side (scatter_small_vocab_pair: each sample's
+// partial sums are chains of dependent additions, and one sample alone leaves the adder idle
+// between them); otherwise one after the other.
+template <typename Token>
+void forward_sample_pair(const ProblemView& pv, const float* V, const float* A, uint64_t seed, uint32_t step,
+                         const SampleSlot<Token> slot[2], SampleResult res[2], const float* a_scale = nullptr,
+                         const float* VT = nullptr) {
+  using namespace sample_detail;
+  const uint32_t N = pv.N, T = pv.T;
+  if (!small_vocab_kernels(N)) {
+    for (int q = 0; q < 2; ++q)
+      res[q] = forward_sample(pv, V, A, seed, step, slot[q].sample, slot[q].tokens, slot[q].h, slot[q].counts,
+                              slot[q].r, slot[q].g, a_scale, VT, slot[q].drawn);
+    return;
+  }
+  SampleColumn col[2];
+  double part[2][4 * kSmallVocabMaxN];
+  uint64_t cl[2][4 * kSmallVocabMaxN];
+  uint32_t chunk[2][kTokenChunk];
+  for (int q = 0; q < 2; ++q) col[q] = sample_column(pv, A, seed, step, slot[q].sample, a_scale);
+  for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
+    const uint32_t n = std::min(kTokenChunk, T - t0);
+    ScatterStream stream[2];
+    for (int q = 0; q < 2; ++q) {
+      const uint32_t* x = slot[q].drawn ? slot[q].drawn + t0 : chunk[q];
+      if (!slot[q].drawn) draw_tokens(pv, seed, step, slot[q].sample, t0, n, chunk[q]);
+      store_tokens(x, n, slot[q].tokens + t0);
+      stream[q] = {x, col[q].a + t0, col[q].scale, part[q], cl[q]};
+    }
+    scatter_small_vocab_pair(stream, n, N, t0 == 0);
+  }
+  for (int q = 0; q < 2; ++q) {
+    combine_partials(part[q], cl[q], N, slot[q].h, slot[q].counts);
+    res[q] = finish_sample(pv, V, VT, col[q].meta, slot[q].tokens, slot[q].h, slot[q].counts, slot[q].r, slot[q].g);
+  }
 }
 
 }  // namespace scb

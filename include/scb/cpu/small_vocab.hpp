@@ -25,6 +25,20 @@ bool small_vocab_kernels(uint32_t N);
 void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
                          uint64_t* count, bool fresh = false);
 
+// One sample's scatter: its tokens, attention column, pending scale and partial sums.
+struct ScatterStream {
+  const uint32_t* x;
+  const float* a;
+  float scale;
+  double* part;
+  uint64_t* count;
+};
+
+// scatter_small_vocab of two samples at once (the same n and N), the same bits as one after the
+// other: each partial sum is a chain of dependent additions, and two samples' chains side by
+// side fill the time one sample's spend waiting on them.
+void scatter_small_vocab_pair(const ScatterStream pair[2], uint32_t n, uint32_t N, bool fresh = false);
+
 // row[i] += g[tok[i]] for i in [0, len); g must hold kSmallVocabMaxN readable doubles.
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row);
 
