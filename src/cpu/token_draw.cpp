@@ -51,6 +51,21 @@ __attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m25
   hi = _mm256_blend_epi32(_mm256_shuffle_epi32(even, 0xF5), odd, 0xAA);    // even's high words down
 }
 
+// Philox rounds on eight lanes, from the round whose keys are key0[0], key1[0] to round 9.
+__attribute__((target("avx2"))) inline void philox_rounds8(__m256i& v0, __m256i& v1, __m256i& v2, __m256i& v3,
+                                                           const __m256i* key0, const __m256i* key1, int rounds) {
+  const __m256i m0 = _mm256_set1_epi32(int(0xD2511F53u)), m1 = _mm256_set1_epi32(int(0xCD9E8D57u));
+  for (int i = 0; i < rounds; ++i) {
+    __m256i hi0, lo0, hi1, lo1;
+    mulhilo8(v0, m0, hi0, lo0);
+    mulhilo8(v2, m1, hi1, lo1);
+    v0 = _mm256_xor_si256(_mm256_xor_si256(hi1, v1), key0[i]);
+    v1 = lo1;
+    v2 = _mm256_xor_si256(_mm256_xor_si256(hi0, v3), key1[i]);
+    v3 = lo0;
+  }
+}
+
 // philox4x32_10 of the counters (c0 + lane, c1, c2, c3), lanes 0..7, for one sample's tokens:
 // only c0 differs between the blocks of a call (c1, c2, c3 are the sample, the step and the
 // stream), so what depends on c1..c3 and the key alone is computed once per call: the whole
@@ -80,14 +95,7 @@ class Philox8 {
     __m256i v0 = _mm256_xor_si256(hi1, x0_1_), v1 = lo1;
     v2 = _mm256_xor_si256(v3, x2_1_);
     v3 = v3_1_;
-    for (int round = 2; round < 10; ++round) {
-      mulhilo8(v0, m0, hi0, lo0);
-      mulhilo8(v2, m1, hi1, lo1);
-      v0 = _mm256_xor_si256(_mm256_xor_si256(hi1, v1), key0_[round - 2]);
-      v1 = lo1;
-      v2 = _mm256_xor_si256(_mm256_xor_si256(hi0, v3), key1_[round - 2]);
-      v3 = lo0;
-    }
+    philox_rounds8(v0, v1, v2, v3, key0_, key1_, 8);
     w[0] = v0, w[1] = v1, w[2] = v2, w[3] = v3;
   }
 
@@ -204,30 +212,16 @@ __attribute__((target("avx2"))) void draw_tokens_avx2_with(const Lookup& table, 
 class Philox8Samples {
  public:
   __attribute__((target("avx2"))) Philox8Samples(uint32_t c2, uint32_t c3, uint64_t seed) {
-    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
-    const uint64_t p1 = uint64_t(c2) * 0xCD9E8D57u;  // round 0, word 2 (uniform)
-    x0_0_ = _mm256_set1_epi32(int(uint32_t(p1 >> 32) ^ k0));  // word 0 after round 0, but for ^ c1
-    v1_0_ = _mm256_set1_epi32(int(uint32_t(p1)));
-    x2_0_ = _mm256_set1_epi32(int(c3 ^ k1));
-    for (int round = 1; round < 10; ++round) {
-      k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-      key0_[round - 1] = _mm256_set1_epi32(int(k0)), key1_[round - 1] = _mm256_set1_epi32(int(k1));
-    }
+    const token_draw_detail::SamplesCallConstants k(c2, c3, seed);
+    x0_0_ = _mm256_set1_epi32(int(k.x0_0)), v1_0_ = _mm256_set1_epi32(int(k.v1_0)), x2_0_ = _mm256_set1_epi32(int(k.x2_0));
+    for (int r = 0; r < 9; ++r) key0_[r] = _mm256_set1_epi32(int(k.key0[r])), key1_[r] = _mm256_set1_epi32(int(k.key1[r]));
   }
   // Word j of block (c0[lane], c1[lane]) in w[j].
   __attribute__((target("avx2"))) void blocks(__m256i c0, __m256i c1, __m256i w[4]) const {
-    const __m256i m0 = _mm256_set1_epi32(int(0xD2511F53u)), m1 = _mm256_set1_epi32(int(0xCD9E8D57u));
-    __m256i hi0, lo0, hi1, lo1;
-    mulhilo8(c0, m0, hi0, lo0);
+    __m256i hi0, lo0;
+    mulhilo8(c0, _mm256_set1_epi32(int(0xD2511F53u)), hi0, lo0);
     __m256i v0 = _mm256_xor_si256(x0_0_, c1), v1 = v1_0_, v2 = _mm256_xor_si256(hi0, x2_0_), v3 = lo0;
-    for (int round = 1; round < 10; ++round) {
-      mulhilo8(v0, m0, hi0, lo0);
-      mulhilo8(v2, m1, hi1, lo1);
-      v0 = _mm256_xor_si256(_mm256_xor_si256(hi1, v1), key0_[round - 1]);
-      v1 = lo1;
-      v2 = _mm256_xor_si256(_mm256_xor_si256(hi0, v3), key1_[round - 1]);
-      v3 = lo0;
-    }
+    philox_rounds8(v0, v1, v2, v3, key0_, key1_, 9);
     w[0] = v0, w[1] = v1, w[2] = v2, w[3] = v3;
   }
 

@@ -22,6 +22,21 @@ SCB_AVX512 inline void mulhilo16(__m512i a, __m512i m, __m512i& hi, __m512i& lo)
   hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_shuffle_epi32(even, _MM_PERM_DDBB), odd);
 }
 
+// Philox rounds on sixteen lanes, from the round whose keys are key0[0], key1[0] to round 9.
+SCB_AVX512 inline void philox_rounds16(__m512i& v0, __m512i& v1, __m512i& v2, __m512i& v3, const __m512i* key0,
+                                       const __m512i* key1, int rounds) {
+  const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
+  for (int i = 0; i < rounds; ++i) {
+    __m512i hi0, lo0, hi1, lo1;
+    mulhilo16(v0, m0, hi0, lo0);
+    mulhilo16(v2, m1, hi1, lo1);
+    v0 = _mm512_ternarylogic_epi32(hi1, v1, key0[i], 0x96);  // three-way xor
+    v1 = lo1;
+    v2 = _mm512_ternarylogic_epi32(hi0, v3, key1[i], 0x96);
+    v3 = lo0;
+  }
+}
+
 // Philox8 of token_draw.cpp on sixteen lanes (the same precomputation; see there).
 class Philox16 {
  public:
@@ -43,14 +58,7 @@ class Philox16 {
     __m512i v0 = _mm512_xor_si512(hi1, x0_1_), v1 = lo1;
     v2 = _mm512_xor_si512(v3, x2_1_);
     v3 = v3_1_;
-    for (int round = 2; round < 10; ++round) {
-      mulhilo16(v0, m0, hi0, lo0);
-      mulhilo16(v2, m1, hi1, lo1);
-      v0 = _mm512_ternarylogic_epi32(hi1, v1, key0_[round - 2], 0x96);  // three-way xor
-      v1 = lo1;
-      v2 = _mm512_ternarylogic_epi32(hi0, v3, key1_[round - 2], 0x96);
-      v3 = lo0;
-    }
+    philox_rounds16(v0, v1, v2, v3, key0_, key1_, 8);
     w[0] = v0, w[1] = v1, w[2] = v2, w[3] = v3;
   }
 
@@ -155,30 +163,16 @@ SCB_AVX512 void draw_tokens_avx512_with(const Lookup& table, const ProblemView& 
 class Philox16Samples {
  public:
   SCB_AVX512 Philox16Samples(uint32_t c2, uint32_t c3, uint64_t seed) {
-    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
-    const uint64_t p1 = uint64_t(c2) * 0xCD9E8D57u;  // round 0, word 2 (uniform)
-    x0_0_ = _mm512_set1_epi32(int(uint32_t(p1 >> 32) ^ k0));  // word 0 after round 0, but for ^ c1
-    v1_0_ = _mm512_set1_epi32(int(uint32_t(p1)));
-    x2_0_ = _mm512_set1_epi32(int(c3 ^ k1));
-    for (int round = 1; round < 10; ++round) {
-      k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-      key0_[round - 1] = _mm512_set1_epi32(int(k0)), key1_[round - 1] = _mm512_set1_epi32(int(k1));
-    }
+    const SamplesCallConstants k(c2, c3, seed);
+    x0_0_ = _mm512_set1_epi32(int(k.x0_0)), v1_0_ = _mm512_set1_epi32(int(k.v1_0)), x2_0_ = _mm512_set1_epi32(int(k.x2_0));
+    for (int r = 0; r < 9; ++r) key0_[r] = _mm512_set1_epi32(int(k.key0[r])), key1_[r] = _mm512_set1_epi32(int(k.key1[r]));
   }
   // Word j of block (c0[lane], c1[lane]) in w[j].
   SCB_AVX512 void blocks(__m512i c0, __m512i c1, __m512i w[4]) const {
-    const __m512i m0 = _mm512_set1_epi32(int(0xD2511F53u)), m1 = _mm512_set1_epi32(int(0xCD9E8D57u));
-    __m512i hi0, lo0, hi1, lo1;
-    mulhilo16(c0, m0, hi0, lo0);
+    __m512i hi0, lo0;
+    mulhilo16(c0, _mm512_set1_epi32(int(0xD2511F53u)), hi0, lo0);
     __m512i v0 = _mm512_xor_si512(x0_0_, c1), v1 = v1_0_, v2 = _mm512_xor_si512(hi0, x2_0_), v3 = lo0;
-    for (int round = 1; round < 10; ++round) {
-      mulhilo16(v0, m0, hi0, lo0);
-      mulhilo16(v2, m1, hi1, lo1);
-      v0 = _mm512_ternarylogic_epi32(hi1, v1, key0_[round - 1], 0x96);  // three-way xor
-      v1 = lo1;
-      v2 = _mm512_ternarylogic_epi32(hi0, v3, key1_[round - 1], 0x96);
-      v3 = lo0;
-    }
+    philox_rounds16(v0, v1, v2, v3, key0_, key1_, 9);
     w[0] = v0, w[1] = v1, w[2] = v2, w[3] = v3;
   }
 

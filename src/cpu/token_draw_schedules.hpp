@@ -35,6 +35,24 @@ struct PhiloxCallConstants {
   }
 };
 
+// The scalar words of the several-samples form (Philox8Samples, Philox16Samples): the lanes
+// differ in c0 and c1, so only c2 and c3 are folded in once per call.
+struct SamplesCallConstants {
+  uint32_t x0_0, v1_0, x2_0;  // words 0 (but for ^ c1), 1 and 2's key part after round 0
+  uint32_t key0[9], key1[9];  // the keys of rounds 1 .. 9
+  SamplesCallConstants(uint32_t c2, uint32_t c3, uint64_t seed) {
+    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+    const uint64_t p1 = uint64_t(c2) * 0xCD9E8D57u;  // round 0, word 2 (uniform)
+    x0_0 = uint32_t(p1 >> 32) ^ k0;
+    v1_0 = uint32_t(p1);
+    x2_0 = c3 ^ k1;
+    for (int round = 1; round < 10; ++round) {
+      k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+      key0[round - 1] = k0, key1[round - 1] = k1;
+    }
+  }
+};
+
 #if defined(__x86_64__) || defined(__i386__)
 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
                         uint32_t n, uint32_t* out);
