@@ -62,3 +62,30 @@ TEST(ThreadChoice, OneThreadStaysOne) {
 }
 
 }  // namespace
+
+namespace {
+
+// Seconds spent on `threads` over `steps` steps of seconds_of(threads) each.
+double seconds_on(ThreadChoice& choice, int steps, const std::function<double(int)>& seconds_of, int threads) {
+  double on = 0;
+  for (int i = 0; i < steps; ++i) {
+    const int t = choice.threads();
+    const double s = seconds_of(t);
+    if (t == threads) on += s;
+    choice.record(s, 1e6);
+  }
+  return on;
+}
+
+// The periodic try of the other count is what the default costs where its choice is right: a
+// try that is clearly slower ends after a few steps, not a whole 50 ms window (idle: one thread
+// 1.8x slower; 20 s of 1 ms steps hold about seven tries).
+TEST(ThreadChoice, AClearlySlowerTryEndsEarly) {
+  ThreadChoice choice(2);
+  const int steps = 20000;
+  const double on_one = seconds_on(choice, steps, [](int t) { return t == 2 ? 0.001 : 0.0018; }, 1);
+  EXPECT_LT(on_one, 0.004 * steps * 0.001) << "seconds on the slower count: " << on_one;
+  EXPECT_EQ(choice.threads(), 2);
+}
+
+}  // namespace

@@ -17,6 +17,10 @@ constexpr double kNoWorse = 1.0;    // ... one of fewer threads when it is not s
                                     // fewer threads win (they leave a core to the other process and
                                     // cannot lose to one thread by the noise of a near-tie)
 constexpr double kDegraded = 1.3;   // a window this much slower than the best tries at once
+constexpr double kEarlySeconds = 0.005;  // a try this long ...
+constexpr double kClearlyWorse = 1.25;   // ... and this much slower than the count it tries to
+                                         // replace ends at once: a losing try costs a few steps,
+                                         // not a whole window (a third of a failed try's cost)
 
 }  // namespace
 
@@ -32,7 +36,10 @@ void ThreadChoice::record(double seconds, double work) {
   window_work_ += work;
   ++window_steps_;
   if (!probing_) since_try_ += seconds;
-  if (window_s_ < kWindowSeconds || window_steps_ < kWindowSteps) return;
+  const bool long_enough = window_s_ >= kWindowSeconds && window_steps_ >= kWindowSteps;
+  const bool lost_early = probing_ && window_s_ >= kEarlySeconds && window_steps_ >= kWindowSteps &&
+                          window_s_ / window_work_ > kClearlyWorse * recent_;
+  if (!long_enough && !lost_early) return;
   const double rate = window_s_ / window_work_;
   window_s_ = window_work_ = 0;
   window_steps_ = 0;

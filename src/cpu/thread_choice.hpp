@@ -5,8 +5,9 @@
 // middle of an item the other threads wait for it (two threads beside one busy process ran up to
 // a third slower than one). Results never depend on the thread count, so the count may change at
 // any step: this measures seconds per sample-position of the steps in windows of at least 50 ms,
-// and now and then tries one thread fewer or more for one window, keeping more threads when they
-// were at least 5% faster and fewer threads when they were not slower (a tie goes to fewer).
+// and now and then tries one thread fewer or more for one window (ended after a few steps when
+// it is clearly slower), keeping more threads when they were at least 5% faster and fewer
+// threads when they were not slower (a tie goes to fewer).
 // A confirmed choice doubles the time to the next try (0.2 s up to 5 s: under 1% of the time
 // spent on the worse count); a window much slower than the best since the last try (the load
 // changed) tries at once. Pure arithmetic on the timings it is given, so tests feed it timings.
