@@ -278,6 +278,11 @@ TEST(TokenDraw, EverySupportedScheduleEqualsDrawTokenBlock) {
           for (uint32_t i = 0; i < n; ++i)
             ASSERT_EQ(got[i], want[i]) << "N=" << N << " t=" << t0 + i << " schedule " << scb::draw_isa_name(isa);
           EXPECT_EQ(got[n], 0xdeadu) << "wrote past n";
+          std::vector<uint16_t> narrow(n + 1, 0xdeadu);  // the 16-bit form the engine keeps
+          scb::draw_tokens_with(isa, pv, 0x1234567890abull, 9, 5, t0, n, narrow.data());
+          for (uint32_t i = 0; i < n; ++i)
+            ASSERT_EQ(narrow[i], want[i]) << "N=" << N << " t=" << t0 + i << " 16-bit, schedule " << scb::draw_isa_name(isa);
+          EXPECT_EQ(narrow[n], 0xdeadu) << "wrote past n (16-bit)";
         }
         std::vector<uint32_t> got(n);
         scb::draw_tokens(pv, 0x1234567890abull, 9, 5, t0, n, got.data());
@@ -316,10 +321,54 @@ TEST(TokenDraw, SeveralSamplesEqualDrawTokenSampleBySample) {
             got.pop_back();
             ASSERT_EQ(got, want) << "N=" << N << " T=" << T << " sample0=" << sample0 << " count=" << count
                                  << " schedule " << scb::draw_isa_name(isa);
+            std::vector<uint16_t> narrow(want.size() + 1, 0xdeadu);  // the 16-bit form the engine keeps
+            scb::draw_sample_tokens_with(isa, pv, 0xfedcba9876543210ull, 77, sample0, count, narrow.data());
+            EXPECT_EQ(narrow.back(), 0xdeadu) << "wrote past count x T (16-bit)";
+            ASSERT_TRUE(std::equal(want.begin(), want.end(), narrow.begin()))
+                << "16-bit: N=" << N << " T=" << T << " sample0=" << sample0 << " count=" << count << " schedule "
+                << scb::draw_isa_name(isa);
           }
           std::vector<uint32_t> got(want.size());
           scb::draw_sample_tokens(pv, 0xfedcba9876543210ull, 77, sample0, count, got.data());
           EXPECT_EQ(got, want) << "draw_sample_tokens (" << scb::token_draw_isa() << ")";
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// draw_sample_metas (sixteen samples per Philox call with AVX-512) gives draw_sample_meta's query,
+// position and output word for each sample, in every schedule this machine supports: mu's table
+// in registers and in gathers (N up to 200), supports of 1 to 20 positions, any count and a
+// sample index near the top of its range.
+TEST(TokenDraw, SampleMetasEqualDrawSampleMeta) {
+  std::vector<scb::DrawIsa> isas;
+  for (scb::DrawIsa isa : {scb::DrawIsa::scalar, scb::DrawIsa::avx2, scb::DrawIsa::avx2_gather, scb::DrawIsa::avx512})
+    if (scb::draw_isa_supported(isa)) isas.push_back(isa);
+  for (uint32_t N : {2u, 3u, 17u, 40u, 100u, 200u}) {
+    for (uint32_t Q : {1u, 2u, 5u, 20u}) {
+      const auto pb = scb::make_problem(scbtest::make_config(
+          scbtest::json{{"problem", {{"N", N}, {"T", 400}, {"Q", Q}, {"seed", N * 31 + Q}}}}));
+      const scb::ProblemView pv = pb->view();
+      for (uint32_t sample0 : {0u, 5u, 0xffffffc0u}) {
+        for (uint32_t count : {1u, 7u, 16u, 17u, 33u}) {
+          for (scb::DrawIsa isa : isas) {
+            std::vector<scb::SampleMeta> got(count + 1, scb::SampleMeta{0xdead, 0xdead, 0xdead});
+            scb::draw_sample_metas_with(isa, pv, 0x0123456789abcdefull, 41, sample0, count, got.data());
+            for (uint32_t i = 0; i < count; ++i) {
+              const scb::SampleMeta want = scb::draw_sample_meta(pv, 0x0123456789abcdefull, 41, sample0 + i);
+              const std::string at = "N=" + std::to_string(N) + " Q=" + std::to_string(Q) + " sample " +
+                                     std::to_string(sample0 + i) + " schedule " + scb::draw_isa_name(isa);
+              ASSERT_EQ(got[i].k, want.k) << at;
+              ASSERT_EQ(got[i].s, want.s) << at;
+              ASSERT_EQ(got[i].output_word, want.output_word) << at;
+            }
+            EXPECT_EQ(got[count].k, 0xdeadu) << "wrote past count";
+          }
         }
       }
     }

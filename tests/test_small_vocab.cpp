@@ -44,8 +44,8 @@ TEST(SmallVocab, ScatterEqualsScalarPartialSums) {
   for (uint32_t N = 1; N <= scb::kSmallVocabMaxN; ++N) {
     if (!scb::small_vocab_kernels(N)) GTEST_SKIP() << "no AVX2 on this CPU: the scalar loops run";
     for (uint32_t n : {1u, 3u, 4u, 7u, 64u, 100u, 256u}) {
-      std::vector<uint32_t> x(n);
-      for (auto& t : x) t = gen() % N;
+      std::vector<uint16_t> x(n);
+      for (auto& t : x) t = uint16_t(gen() % N);
       const std::vector<float> a = awkward_values(n, gen);
       for (float scale : {1.0f, 0.37f}) {
         // Start from partial sums of an earlier chunk, as forward_sample does.
@@ -81,10 +81,51 @@ TEST(SmallVocab, ScatterEqualsScalarPartialSums) {
   }
 }
 
+// The pair form without counts (its sums-only loop: both samples' sums of a token in one
+// register) gives the same sums, and count_small_vocab the counts, of every length.
+TEST(SmallVocab, ScatterPairWithoutCountsAndCountEqualEachSampleAlone) {
+  std::mt19937 gen(13);
+  for (uint32_t N = 1; N <= scb::kSmallVocabMaxN; ++N) {
+    for (uint32_t n : {1u, 3u, 4u, 7u, 31u, 32u, 33u, 100u, 256u}) {
+      for (bool fresh : {false, true}) {
+        std::vector<uint16_t> x[2];
+        std::vector<float> a[2];
+        std::vector<double> want[2], got[2];
+        std::vector<uint64_t> want_c[2];
+        scb::ScatterStream pair[2];
+        const float scale[2] = {0.37f, 1.0f};
+        for (int q = 0; q < 2; ++q) {
+          x[q].resize(n);
+          for (auto& t : x[q]) t = uint16_t(gen() % N);
+          a[q] = awkward_values(n, gen);
+          want[q].assign(4 * N + 4, -3.0), want_c[q].assign(4 * N, 0);
+          for (uint32_t e = 0; e < 4 * N; ++e) want[q][e] = double(e % 7) * 0.25 - q;
+          got[q] = want[q];
+          scb::scatter_small_vocab(x[q].data(), a[q].data(), scale[q], n, N, want[q].data(), want_c[q].data(), true);
+          if (!fresh) {  // continue from the sums above, as a later chunk does
+            got[q] = want[q];
+            scb::scatter_small_vocab(x[q].data(), a[q].data(), scale[q], n, N, want[q].data(), want_c[q].data());
+          }
+          pair[q] = {x[q].data(), a[q].data(), scale[q], got[q].data(), nullptr};
+        }
+        scb::scatter_small_vocab_pair(pair, n, N, fresh);
+        for (int q = 0; q < 2; ++q) {
+          for (uint32_t e = 0; e < 4 * N + 4; ++e)
+            ASSERT_EQ(bits(got[q][e]), bits(want[q][e])) << "N=" << N << " n=" << n << " sample " << q << " entry " << e;
+          std::vector<uint32_t> counts(N, 99), want_counts(N, 0);
+          scb::count_small_vocab(x[q].data(), n, N, counts.data());
+          for (uint16_t t : x[q]) ++want_counts[t];
+          EXPECT_EQ(counts, want_counts) << "N=" << N << " n=" << n;
+        }
+      }
+    }
+  }
+}
+
 TEST(SmallVocab, ScatterFromZeroNeverTurnsSumsNegativeZero) {
   // A column of -0.0 attention: the scalar sums stay +0.0, and so must the lanes.
   if (!scb::small_vocab_kernels(3)) GTEST_SKIP() << "no AVX2 on this CPU: the scalar loops run";
-  const std::vector<uint32_t> x = {0, 1, 2, 0, 1, 2, 0, 1};
+  const std::vector<uint16_t> x = {0, 1, 2, 0, 1, 2, 0, 1};
   const std::vector<float> a(x.size(), -0.0f);
   std::vector<double> part(12, 0.0);
   std::vector<uint64_t> count(12, 0);
@@ -122,7 +163,7 @@ TEST(SmallVocab, ScatterPairEqualsEachSampleAlone) {
   for (uint32_t N = 1; N <= scb::kSmallVocabMaxN; ++N) {
     for (uint32_t n : {1u, 3u, 4u, 7u, 100u, 256u}) {
       for (bool fresh : {false, true}) {
-        std::vector<uint32_t> x[2];
+        std::vector<uint16_t> x[2];
         std::vector<float> a[2];
         std::vector<double> want[2], got[2];
         std::vector<uint64_t> want_c[2], got_c[2];
@@ -165,8 +206,8 @@ TEST(ForwardSamplePair, EqualsEachSampleAlone) {
       for (auto& v : A) v = u(gen) / float(T);
       for (auto& v : scale) v = 0.5f + u(gen);
       for (bool with_scale : {false, true}) {
-        for (bool predrawn : {false, true}) {
-          std::vector<uint32_t> drawn(2 * size_t(T));
+        for (int predrawn : {0, 1, 2}) {  // drawn here; drawn before; drawn before into the token rows
+          std::vector<uint16_t> drawn(2 * size_t(T));
           if (predrawn)
             for (uint32_t q = 0; q < 2; ++q)
               scb::draw_tokens(pv, 99, 5, 40 + q, 0, T, drawn.data() + size_t(q) * T);
@@ -175,15 +216,19 @@ TEST(ForwardSamplePair, EqualsEachSampleAlone) {
           std::vector<uint32_t> c[2][2];
           scb::SampleResult want[2], got[2];
           scb::SampleSlot<uint16_t> pair[2];
+          scb::SampleMeta meta[2];  // drawn before, as forward_batch draws them, in the last case
+          scb::draw_sample_metas(pv, 99, 5, 40, 2, meta);
           const float* sc = with_scale ? scale.data() : nullptr;
           for (int w = 0; w < 2; ++w)
             for (int q = 0; q < 2; ++q)
               tok[w][q].assign(T, 0), h[w][q].assign(N, 0), r[w][q].assign(N, 0), g[w][q].assign(N, 0), c[w][q].assign(N, 0);
           for (int q = 0; q < 2; ++q) {
-            const uint32_t* d = predrawn ? drawn.data() + size_t(q) * T : nullptr;
+            const uint16_t* d = predrawn ? drawn.data() + size_t(q) * T : nullptr;
+            if (predrawn == 2) tok[1][q].assign(d, d + T);
             want[q] = scb::forward_sample(pv, V.data(), A.data(), 99, 5, 40 + q, tok[0][q].data(), h[0][q].data(),
                                           c[0][q].data(), r[0][q].data(), g[0][q].data(), sc, nullptr, d);
-            pair[q] = {uint32_t(40 + q), tok[1][q].data(), h[1][q].data(), c[1][q].data(), r[1][q].data(), g[1][q].data(), d};
+            pair[q] = {uint32_t(40 + q), tok[1][q].data(), h[1][q].data(), c[1][q].data(), r[1][q].data(), g[1][q].data(),
+                       predrawn == 2 ? tok[1][q].data() : d, predrawn == 2 ? meta + q : nullptr};
           }
           scb::forward_sample_pair(pv, V.data(), A.data(), 99, 5, pair, got, sc);
           for (int q = 0; q < 2; ++q) {

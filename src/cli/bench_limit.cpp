@@ -54,7 +54,7 @@ Rate token_limit(const ProblemView& pv, uint32_t T, int threads, double seconds,
   const auto t0 = std::chrono::steady_clock::now();
   const double c0 = process_cpu_seconds();
   auto drawer = [&](int th) {
-    uint32_t x[kSamplesPerDraw * kTokenChunk];
+    uint16_t x[kSamplesPerDraw * kTokenChunk];
     uint64_t s = 0, n_tokens = 0;
     uint32_t r = round;
     const uint32_t end = (th + 1) * per_thread;

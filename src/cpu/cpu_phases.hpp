@@ -97,12 +97,14 @@ void apply_pending_scale(CpuState& st, size_t r);  // A = A * scale, column by c
 void refresh_attention(CpuState& st, size_t r, uint32_t k);
 void transpose_v(CpuState& st, size_t r);
 
-// 1. phase_forward.cpp (drawn: sample b's tokens, or null to draw them here; forward_pair:
-// samples b and b + 1; forward_samples: samples b0 .. b0 + count - 1, count <= kSamplesPerDraw,
-// T <= kTokenChunk; forward_batch: every sample of run r, in the schedule its T and N suit)
-void forward(CpuState& st, uint32_t r, uint32_t b, const uint32_t* drawn = nullptr);
-void forward_pair(CpuState& st, uint32_t r, uint32_t b, const uint32_t* drawn = nullptr);
-void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count);
+// 1. phase_forward.cpp (drawn: sample b's tokens, meta: its meta and on, or null to draw them
+// here; forward_pair: samples b and b + 1; forward_samples: samples b0 .. b0 + count - 1,
+// count <= kSamplesPerDraw, T <= kTokenChunk, their metas drawn; forward_batch: every sample of
+// run r, in the schedule its T and N suit)
+void forward(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn = nullptr, const SampleMeta* meta = nullptr);
+void forward_pair(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn = nullptr,
+                  const SampleMeta* meta = nullptr);
+void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, const SampleMeta* meta);
 void forward_batch(CpuState& st, uint32_t r);
 // 2. phase_v_update.cpp (sum_dv_rows of every block of a run before its reduce_and_update_v)
 void sum_dv_rows(CpuState& st, uint32_t r, uint32_t blk);

@@ -2,7 +2,8 @@
 // scb/cpu/sample.hpp draws the tokens and forms h, the counts, r and g (reading the queried column
 // through its pending scale, and V transposed from N = kVtMinN on); softmax attention also keeps
 // h.g, the sample's a . dl/da. Samples write disjoint rows, so any thread may take any sample.
-// forward_samples draws the tokens of up to kSamplesPerDraw short samples at once first;
+// forward_samples draws the tokens of up to kSamplesPerDraw short samples at once first (and
+// forward_batch their metas, kMetasPerDraw at a time);
 // forward_pair takes two samples at once (at N <= 4 their scatters run side by side), and
 // forward_batch steps a run's batch with both, as whole_run_step does.
 #include "cpu_phases.hpp"
@@ -27,29 +28,30 @@ void record(CpuState& st, uint32_t r, uint32_t b, const SampleResult& res) {
   }
 }
 
-SampleSlot<uint16_t> slot_of(CpuState& st, uint32_t r, uint32_t b, const uint32_t* drawn) {
+SampleSlot<uint16_t> slot_of(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn, const SampleMeta* meta) {
   RunScratch& s = st.runs[r];
   const size_t row = size_t(b) * st.row;
   return {b, s.tokens.data() + size_t(b) * st.pack->T, s.h.data() + row, s.counts.data() + row,
-          s.r.data() + row, s.g.data() + row, drawn};
+          s.r.data() + row, s.g.data() + row, drawn, meta};
 }
 
 }  // namespace
 
-void forward(CpuState& st, uint32_t r, uint32_t b, const uint32_t* drawn) {
+void forward(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn, const SampleMeta* meta) {
   RunPack& p = *st.pack;
   RunScratch& s = st.runs[r];
-  const SampleSlot<uint16_t> q = slot_of(st, r, b, drawn);
+  const SampleSlot<uint16_t> q = slot_of(st, r, b, drawn, meta);
   record(st, r, b,
          forward_sample(p.problem(r).view(), p.V_of(r), st.attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]),
                         b, q.tokens, q.h, q.counts, q.r, q.g, s.scaled ? s.scale.data() : nullptr,
-                        s.VT.empty() ? nullptr : s.VT.data(), drawn));
+                        s.VT.empty() ? nullptr : s.VT.data(), drawn, meta));
 }
 
-void forward_pair(CpuState& st, uint32_t r, uint32_t b, const uint32_t* drawn) {
+void forward_pair(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn, const SampleMeta* meta) {
   RunPack& p = *st.pack;
   RunScratch& s = st.runs[r];
-  const SampleSlot<uint16_t> pair[2] = {slot_of(st, r, b, drawn), slot_of(st, r, b + 1, drawn ? drawn + p.T : nullptr)};
+  const SampleSlot<uint16_t> pair[2] = {slot_of(st, r, b, drawn, meta),
+                                        slot_of(st, r, b + 1, drawn ? drawn + p.T : nullptr, meta ? meta + 1 : nullptr)};
   SampleResult res[2];
   forward_sample_pair(p.problem(r).view(), p.V_of(r), st.attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]),
                       pair, res, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data());
@@ -73,19 +75,27 @@ void SampleRows::lend(SampleRows& other) {
   counts.swap(other.counts), k.swap(other.k), m.swap(other.m), hg.swap(other.hg);
 }
 
-void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count) {
+void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, const SampleMeta* meta) {
   RunPack& p = *st.pack;
-  uint32_t drawn[kSamplesPerDraw * kTokenChunk];
+  // Straight into the run's token rows (consecutive samples' rows are consecutive).
+  uint16_t* drawn = st.runs[r].tokens.data() + size_t(b0) * p.T;
   draw_sample_tokens(p.problem(r).view(), p.seed[r], static_cast<uint32_t>(p.step[r]), b0, count, drawn);
   uint32_t i = 0;
-  for (; i + 2 <= count; i += 2) forward_pair(st, r, b0 + i, drawn + size_t(i) * p.T);
-  if (i < count) forward(st, r, b0 + i, drawn + size_t(i) * p.T);
+  for (; i + 2 <= count; i += 2) forward_pair(st, r, b0 + i, drawn + size_t(i) * p.T, meta + i);
+  if (i < count) forward(st, r, b0 + i, drawn + size_t(i) * p.T, meta + i);
 }
 
 void forward_batch(CpuState& st, uint32_t r) {
   const uint32_t B = st.pack->batch_size[r];
-  if (st.pack->T <= kTokenChunk) {  // short samples: their tokens drawn several at a time
-    for (uint32_t b = 0; b < B; b += kSamplesPerDraw) forward_samples(st, r, b, std::min(kSamplesPerDraw, B - b));
+  if (st.pack->T <= kTokenChunk) {  // short samples: their metas and tokens drawn several at a time
+    const RunPack& p = *st.pack;
+    SampleMeta meta[kMetasPerDraw];
+    for (uint32_t b = 0; b < B; b += kMetasPerDraw) {
+      const uint32_t m = std::min(kMetasPerDraw, B - b);
+      draw_sample_metas(p.problem(r).view(), p.seed[r], static_cast<uint32_t>(p.step[r]), b, m, meta);
+      for (uint32_t i = 0; i < m; i += kSamplesPerDraw)
+        forward_samples(st, r, b + i, std::min(kSamplesPerDraw, m - i), meta + i);
+    }
     return;
   }
   uint32_t b = 0;

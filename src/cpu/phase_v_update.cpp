@@ -28,6 +28,20 @@ void apply_v_update(CpuState& st, size_t r, double scale) {
   if (!s.VT.empty()) transpose_v(st, r);
 }
 
+// sum_dv_rows for N <= 4: the N x N sums stay in registers over the batch, where in memory each
+// addition waited on the store of the one before it (the same additions in the same order).
+template <uint32_t N>
+void sum_dv_small(const CpuState& st, const RunScratch& s, uint32_t B, double* dV) {
+  double acc[N * N] = {};
+  for (uint32_t b = 0; b < B; ++b) {
+    const double* rr = s.r.data() + size_t(b) * st.row;
+    const double* h = s.h.data() + size_t(b) * st.row;
+    for (uint32_t i = 0; i < N; ++i)
+      for (uint32_t j = 0; j < N; ++j) acc[i * N + j] += rr[i] * h[j];
+  }
+  std::copy(acc, acc + N * N, dV);
+}
+
 }  // namespace
 
 // Rows [blk * kDvRows, ...) of dV = R H^T (unscaled), each entry in sample order: a block of
@@ -35,6 +49,12 @@ void apply_v_update(CpuState& st, size_t r, double scale) {
 void sum_dv_rows(CpuState& st, uint32_t r, uint32_t blk) {
   RunScratch& s = st.runs[r];
   const uint32_t N = st.pack->N, B = st.pack->batch_size[r];
+  switch (N) {
+    case 2: return sum_dv_small<2>(st, s, B, s.dV.data());
+    case 3: return sum_dv_small<3>(st, s, B, s.dV.data());
+    case 4: return sum_dv_small<4>(st, s, B, s.dV.data());
+    default: break;
+  }
   const uint32_t i0 = blk * kDvRows, i1 = std::min(N, i0 + kDvRows);
   double* dV = s.dV.data();
   std::fill(dV + size_t(i0) * N, dV + size_t(i1) * N, 0.0);

@@ -5,6 +5,7 @@
 #include "scb/cpu/small_vocab.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "scb/cpu/token_draw.hpp"
 
@@ -18,12 +19,17 @@ namespace scb {
 namespace {
 
 // The scalar loops (what the vector lanes reproduce); they also finish the vector loops.
-void scatter_scalar(const uint32_t* x, const float* a, float scale, uint32_t i, uint32_t n, double* part,
+void scatter_scalar(const uint16_t* x, const float* a, float scale, uint32_t i, uint32_t n, double* part,
                     uint64_t* count) {
   for (; i < n; ++i) {
     part[4 * x[i] + (i & 3u)] += static_cast<double>(a[i] * scale);
-    ++count[4 * x[i] + (i & 3u)];
+    if (count) ++count[4 * x[i] + (i & 3u)];
   }
+}
+
+void count_scalar(const uint16_t* x, uint32_t i, uint32_t n, uint32_t N, uint32_t* counts) {
+  (void)N;  // tokens are below N
+  for (; i < n; ++i) ++counts[x[i]];
 }
 
 void gather_scalar(const uint16_t* tok, const double* g, uint32_t i, uint32_t len, double* row) {
@@ -36,8 +42,10 @@ void gather_scalar(const uint16_t* tok, const double* g, uint32_t i, uint32_t le
 namespace {
 
 template <uint32_t N>
-__attribute__((target("avx2"))) void scatter_n(const uint32_t* x, const float* a, float scale, uint32_t n,
+__attribute__((target("avx2"))) void scatter_n(const uint16_t* x, const float* a, float scale, uint32_t n,
                                                double* part, uint64_t* count, bool fresh) {
+  uint64_t unused[4 * N] = {};  // where no counts are asked for
+  if (!count) count = unused;
   __m256d acc[N];
   __m256i cnt[N];
   for (uint32_t j = 0; j < N; ++j) {
@@ -48,7 +56,7 @@ __attribute__((target("avx2"))) void scatter_n(const uint32_t* x, const float* a
   uint32_t i = 0;
   for (; i + 4 <= n; i += 4) {
     const __m256d v = _mm256_cvtps_pd(_mm_mul_ps(_mm_loadu_ps(a + i), s));
-    const __m256i xt = _mm256_cvtepu32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    const __m256i xt = _mm256_cvtepu16_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i)));
     for (uint32_t j = 0; j < N; ++j) {
       const __m256i hit = _mm256_cmpeq_epi64(xt, _mm256_set1_epi64x(j));
       acc[j] = _mm256_add_pd(acc[j], _mm256_and_pd(_mm256_castsi256_pd(hit), v));
@@ -79,28 +87,31 @@ __attribute__((target("avx2"))) void gather_avx2(const uint16_t* tok, const doub
 // The same loops with AVX-512: the compare yields a mask that the
 // additions take directly, so a position whose token is not j leaves h_j's partial sum as it is
 // instead of adding +0.0 to it (the same bits, see small_vocab.hpp), and the gather reads eight
-// positions per permute. (GCC 12's AVX-512 headers trip -Wmaybe-uninitialized inside themselves.)
+// positions per permute. (GCC 12's AVX-512 headers trip -Wmaybe-uninitialized inside themselves, and
+// -Wuninitialized where a cast is folded in.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 // Two tokens per register: accumulator p holds h_(2p)'s four partial sums in its low half and
 // h_(2p+1)'s in its high half (part's layout, so the loads and stores are contiguous), and the four
 // positions' a and tokens are loaded into both halves. Each partial sum is a chain of dependent
 // additions, one per iteration, so one stream is bound by the addition's latency; S streams
 // (independent samples, each with its own part and count) run side by side in one loop and fill
-// that latency (S = 2: the pair form of small_vocab.hpp).
+// that latency (S = 2: the pair form of small_vocab.hpp). The four 16-bit tokens are compared in
+// both halves of an eight-word register, so the mask of p covers h_(2p)'s and h_(2p+1)'s lanes.
 template <uint32_t N, uint32_t S>
-__attribute__((target("avx512f,avx512vl"))) void scatter_streams_avx512(const ScatterStream* st, uint32_t n,
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_streams_avx512(const ScatterStream* st, uint32_t n,
                                                                        bool fresh) {
   constexpr uint32_t P = (N + 1) / 2;
   __m512d acc[S][P];
   __m512i cnt[S][P];
-  __m256i lane_token[P];
+  __m128i lane_token[P];
   __m256 scale[S];
   auto half_or_whole = [](uint32_t p) { return 2 * p + 1 < N ? __mmask8(0xFF) : __mmask8(0x0F); };  // odd N: half
   #pragma GCC unroll 4
   for (uint32_t p = 0; p < P; ++p)
-    lane_token[p] = _mm256_setr_epi32(int(2 * p), int(2 * p), int(2 * p), int(2 * p), int(2 * p + 1), int(2 * p + 1),
-                                      int(2 * p + 1), int(2 * p + 1));
+    lane_token[p] = _mm_setr_epi16(short(2 * p), short(2 * p), short(2 * p), short(2 * p), short(2 * p + 1),
+                                   short(2 * p + 1), short(2 * p + 1), short(2 * p + 1));
   #pragma GCC unroll 4
   for (uint32_t q = 0; q < S; ++q) {
     scale[q] = _mm256_set1_ps(st[q].scale);
@@ -117,10 +128,12 @@ __attribute__((target("avx512f,avx512vl"))) void scatter_streams_avx512(const Sc
     for (uint32_t q = 0; q < S; ++q) {
       const __m512d v =
           _mm512_cvtps_pd(_mm256_mul_ps(_mm256_broadcast_ps(reinterpret_cast<const __m128*>(st[q].a + i)), scale[q]));
-      const __m256i xt = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(st[q].x + i)));
+      uint64_t four;  // tokens i .. i + 3
+      std::memcpy(&four, st[q].x + i, sizeof four);
+      const __m128i xt = _mm_set1_epi64x(static_cast<long long>(four));
       #pragma GCC unroll 4
       for (uint32_t p = 0; p < P; ++p) {
-        const __mmask8 hit = _mm256_cmpeq_epi32_mask(xt, lane_token[p]);
+        const __mmask8 hit = _mm_cmpeq_epi16_mask(xt, lane_token[p]);
         acc[q][p] = _mm512_mask_add_pd(acc[q][p], hit, acc[q][p], v);
         cnt[q][p] = _mm512_mask_sub_epi64(cnt[q][p], hit, cnt[q][p], minus_one);
       }
@@ -137,6 +150,57 @@ __attribute__((target("avx512f,avx512vl"))) void scatter_streams_avx512(const Sc
   }
 }
 
+// The pair form without counts (the callers count the tokens in one pass instead): accumulator
+// j holds h_j's four partial sums of stream 0 in its low half and stream 1's in its high half,
+// so one conversion, N compares and N masked additions serve both streams' four positions (the
+// form above spends (N + 1) / 2 additions, a conversion and the counts on each stream). Every
+// lane still adds its stream's values in position order: the same bits.
+template <uint32_t N>
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_pair_sums_avx512(const ScatterStream* st, uint32_t n,
+                                                                                  bool fresh) {
+  __m512d acc[N];
+  __m128i token[N];
+  #pragma GCC unroll 4
+  for (uint32_t j = 0; j < N; ++j) {
+    token[j] = _mm_set1_epi16(short(j));
+    acc[j] = fresh ? _mm512_setzero_pd()
+                   : _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_loadu_pd(st[0].part + 4 * j)),
+                                        _mm256_loadu_pd(st[1].part + 4 * j), 1);
+  }
+  const __m256 scale = _mm256_setr_m128(_mm_set1_ps(st[0].scale), _mm_set1_ps(st[1].scale));
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256 a = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(st[0].a + i)), _mm_loadu_ps(st[1].a + i), 1);
+    const __m512d v = _mm512_cvtps_pd(_mm256_mul_ps(a, scale));
+    uint64_t x0, x1;  // tokens i .. i + 3 of each stream
+    std::memcpy(&x0, st[0].x + i, sizeof x0);
+    std::memcpy(&x1, st[1].x + i, sizeof x1);
+    const __m128i xt = _mm_set_epi64x(static_cast<long long>(x1), static_cast<long long>(x0));
+    #pragma GCC unroll 4
+    for (uint32_t j = 0; j < N; ++j) acc[j] = _mm512_mask_add_pd(acc[j], _mm_cmpeq_epi16_mask(xt, token[j]), acc[j], v);
+  }
+  #pragma GCC unroll 4
+  for (uint32_t j = 0; j < N; ++j) {
+    _mm256_storeu_pd(st[0].part + 4 * j, _mm512_castpd512_pd256(acc[j]));
+    _mm256_storeu_pd(st[1].part + 4 * j, _mm512_extractf64x4_pd(acc[j], 1));
+  }
+  for (int q = 0; q < 2; ++q) scatter_scalar(st[q].x, st[q].a, st[q].scale, i, n, st[q].part, nullptr);
+}
+
+// counts[j] = the tokens equal to j among x[0 .. n): 32 compares per instruction and a popcount.
+__attribute__((target("avx512f,avx512bw,popcnt"))) void count_avx512(const uint16_t* x, uint32_t n, uint32_t N,
+                                                                     uint32_t* counts) {
+  uint64_t c[kSmallVocabMaxN] = {};
+  uint32_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512i v = _mm512_loadu_si512(x + i);
+    for (uint32_t j = 0; j < N; ++j)
+      c[j] += uint64_t(_mm_popcnt_u32(_mm512_cmpeq_epi16_mask(v, _mm512_set1_epi16(short(j)))));
+  }
+  for (uint32_t j = 0; j < N; ++j) counts[j] = uint32_t(c[j]);
+  count_scalar(x, i, n, N, counts);
+}
+
 __attribute__((target("avx512f"))) void gather_avx512(const uint16_t* tok, const double* g, uint32_t len,
                                                       double* row) {
   const __m512d table = _mm512_castpd256_pd512(_mm256_loadu_pd(g));  // g[0..3]; tokens are below 4
@@ -150,7 +214,7 @@ __attribute__((target("avx512f"))) void gather_avx512(const uint16_t* tok, const
 #pragma GCC diagnostic pop
 
 template <uint32_t N>
-void scatter_n_widest(const uint32_t* x, const float* a, float scale, uint32_t n, double* part, uint64_t* count,
+void scatter_n_widest(const uint16_t* x, const float* a, float scale, uint32_t n, double* part, uint64_t* count,
                       bool fresh) {
   if (avx512_loops()) {
     const ScatterStream one{x, a, scale, part, count};
@@ -163,7 +227,8 @@ void scatter_n_widest(const uint32_t* x, const float* a, float scale, uint32_t n
 // streams' accumulators), else one after the other.
 template <uint32_t N>
 void scatter_pair_widest(const ScatterStream pair[2], uint32_t n, bool fresh) {
-  if (avx512_loops()) return scatter_streams_avx512<N, 2>(pair, n, fresh);
+  if (avx512_loops() && !pair[0].count && !pair[1].count) return scatter_pair_sums_avx512<N>(pair, n, fresh);
+  if (avx512_loops() && pair[0].count && pair[1].count) return scatter_streams_avx512<N, 2>(pair, n, fresh);
   for (int q = 0; q < 2; ++q) scatter_n<N>(pair[q].x, pair[q].a, pair[q].scale, n, pair[q].part, pair[q].count, fresh);
 }
 
@@ -171,7 +236,7 @@ void scatter_pair_widest(const ScatterStream pair[2], uint32_t n, bool fresh) {
 
 bool small_vocab_kernels(uint32_t N) { return avx2_loops() && N >= 1 && N <= kSmallVocabMaxN; }
 
-void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
+void scatter_small_vocab(const uint16_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
                          uint64_t* count, bool fresh) {
   if (!small_vocab_kernels(N)) {
     if (fresh) std::fill_n(part, 4 * N, 0.0), std::fill_n(count, 4 * N, uint64_t{0});
@@ -203,10 +268,16 @@ void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, doub
   gather_avx2(tok, g, len, row);
 }
 
+void count_small_vocab(const uint16_t* x, uint32_t n, uint32_t N, uint32_t* counts) {
+  if (avx512_loops() && N <= kSmallVocabMaxN) return count_avx512(x, n, N, counts);
+  std::fill_n(counts, N, 0u);
+  count_scalar(x, 0, n, N, counts);
+}
+
 #else
 
 bool small_vocab_kernels(uint32_t) { return false; }
-void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
+void scatter_small_vocab(const uint16_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
                          uint64_t* count, bool fresh) {
   if (fresh) std::fill_n(part, 4 * N, 0.0), std::fill_n(count, 4 * N, uint64_t{0});
   scatter_scalar(x, a, scale, 0, n, part, count);
@@ -216,6 +287,10 @@ void scatter_small_vocab_pair(const ScatterStream pair[2], uint32_t n, uint32_t 
 }
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row) {
   gather_scalar(tok, g, 0, len, row);
+}
+void count_small_vocab(const uint16_t* x, uint32_t n, uint32_t N, uint32_t* counts) {
+  std::fill_n(counts, N, 0u);
+  count_scalar(x, 0, n, N, counts);
 }
 
 #endif

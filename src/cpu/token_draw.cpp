@@ -350,7 +350,9 @@ DrawIsa detect_isa() {
 
 bool draw_isa_supported(DrawIsa isa) {
   switch (isa) {
-    case DrawIsa::avx512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+    case DrawIsa::avx512:  // BW and VL: the 16-bit stores and compares of the loops around it
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2");
     case DrawIsa::avx2:
     case DrawIsa::avx2_gather: return __builtin_cpu_supports("avx2");
     default: return true;
@@ -404,6 +406,48 @@ void narrow_tokens(const uint32_t* x, uint32_t n, uint16_t* out) {
   for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
 }
 
+// The 16-bit forms: the AVX-512 schedule stores the tokens narrowed; the others draw 32-bit words
+// a chunk at a time and narrow them (the same tokens either way).
+void draw_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
+                      uint32_t t0, uint32_t n, uint16_t* out) {
+#if defined(SCB_TOKEN_DRAW_X86)
+  if (isa == DrawIsa::avx512) return draw_tokens_avx512(pv, seed, step, sample, t0, n, out);
+#endif
+  uint32_t chunk[kTokenChunk];
+  for (uint32_t i = 0; i < n; i += kTokenChunk) {
+    const uint32_t m = std::min(kTokenChunk, n - i);
+    draw_tokens_with(isa, pv, seed, step, sample, t0 + i, m, chunk);
+    narrow_tokens(chunk, m, out + i);
+  }
+}
+
+void draw_sample_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                             uint32_t count, uint16_t* out) {
+#if defined(SCB_TOKEN_DRAW_X86)
+  if (pv.T % 4 == 0 && count > 1 && isa == DrawIsa::avx512)
+    return draw_sample_tokens_avx512(pv, seed, step, sample0, count, out);
+#endif
+  if (uint64_t(count) * pv.T <= kSamplesPerDraw * kTokenChunk) {
+    uint32_t x[kSamplesPerDraw * kTokenChunk];
+    draw_sample_tokens_with(isa, pv, seed, step, sample0, count, x);
+    return narrow_tokens(x, count * pv.T, out);
+  }
+  for (uint32_t i = 0; i < count; ++i) draw_tokens_with(isa, pv, seed, step, sample0 + i, 0, pv.T, out + size_t(i) * pv.T);
+}
+
+void draw_sample_metas_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                            uint32_t count, SampleMeta* out) {
+#if defined(SCB_TOKEN_DRAW_X86)
+  if (isa == DrawIsa::avx512) return token_draw_detail::draw_sample_metas_avx512(pv, seed, step, sample0, count, out);
+#endif
+  for (uint32_t i = 0; i < count; ++i) out[i] = draw_sample_meta(pv, seed, step, sample0 + i);
+}
+
+void draw_sample_metas(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0, uint32_t count,
+                       SampleMeta* out) {
+  draw_sample_metas_with(token_draw_isa_used(), pv, seed, step, sample0, count, out);
+}
+
 bool avx2_loops() {
   static const bool on = token_draw_isa_used() != DrawIsa::scalar;
   return on;
@@ -426,6 +470,16 @@ void draw_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t s
 
 void draw_sample_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0, uint32_t count,
                         uint32_t* out) {
+  draw_sample_tokens_with(token_draw_isa_used(), pv, seed, step, sample0, count, out);
+}
+
+void draw_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0, uint32_t n,
+                 uint16_t* out) {
+  draw_tokens_with(token_draw_isa_used(), pv, seed, step, sample, t0, n, out);
+}
+
+void draw_sample_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0, uint32_t count,
+                        uint16_t* out) {
   draw_sample_tokens_with(token_draw_isa_used(), pv, seed, step, sample0, count, out);
 }
 

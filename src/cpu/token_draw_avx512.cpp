@@ -11,9 +11,10 @@ namespace scb::token_draw_detail {
 // 16 blocks, 64 tokens per round, the same shape as the AVX2 schedule
 // (Philox's per-call constants once per call, tables of up to 64 entries in registers). (GCC 12's
 // avx512fintrin.h initialises its "undefined" vectors from themselves, which -Wmaybe-uninitialized
-// reports inside them.)
+// reports inside them, and -Wuninitialized where a constant operand is folded in.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #define SCB_AVX512 __attribute__((target("avx512f")))
 SCB_AVX512 inline void mulhilo16(__m512i a, __m512i m, __m512i& hi, __m512i& lo) {
   const __m512i even = _mm512_mul_epu32(a, m);
@@ -113,20 +114,28 @@ struct RegisterTable16 {
   }
 };
 
+// Sixteen tokens to out, the lanes in keep: as 32-bit words, or narrowed to the 16 bits the
+// engine keeps (vpmovdw on the way to memory: no second pass over the tokens).
+SCB_AVX512 inline void store_lanes(uint32_t* out, __mmask16 keep, __m512i v) { _mm512_mask_storeu_epi32(out, keep, v); }
+SCB_AVX512 inline void store_lanes(uint16_t* out, __mmask16 keep, __m512i v) {
+  _mm512_mask_cvtepi32_storeu_epi16(out, keep, v);
+}
+
 // x[j] lane l is the token at position 4 l + j. A 4 x 4 transpose in each 128-bit quarter gives
 // b[c] = blocks (c | c+4 | c+8 | c+12); a 4 x 4 transpose of the quarters orders them. keep: the
 // positions stored (a last partial round stores those before its end, masked).
-SCB_AVX512 inline void store_round16(const __m512i x[4], uint64_t keep, uint32_t* out) {
+template <typename Out>
+SCB_AVX512 inline void store_round16(const __m512i x[4], uint64_t keep, Out* out) {
   const __m512i a0 = _mm512_unpacklo_epi32(x[0], x[1]), a1 = _mm512_unpacklo_epi32(x[2], x[3]);
   const __m512i a2 = _mm512_unpackhi_epi32(x[0], x[1]), a3 = _mm512_unpackhi_epi32(x[2], x[3]);
   const __m512i b0 = _mm512_unpacklo_epi64(a0, a1), b1 = _mm512_unpackhi_epi64(a0, a1);
   const __m512i b2 = _mm512_unpacklo_epi64(a2, a3), b3 = _mm512_unpackhi_epi64(a2, a3);
   const __m512i c0 = _mm512_shuffle_i32x4(b0, b1, 0x44), c1 = _mm512_shuffle_i32x4(b2, b3, 0x44);
   const __m512i c2 = _mm512_shuffle_i32x4(b0, b1, 0xEE), c3 = _mm512_shuffle_i32x4(b2, b3, 0xEE);
-  _mm512_mask_storeu_epi32(out, __mmask16(keep), _mm512_shuffle_i32x4(c0, c1, 0x88));
-  _mm512_mask_storeu_epi32(out + 16, __mmask16(keep >> 16), _mm512_shuffle_i32x4(c0, c1, 0xDD));
-  _mm512_mask_storeu_epi32(out + 32, __mmask16(keep >> 32), _mm512_shuffle_i32x4(c2, c3, 0x88));
-  _mm512_mask_storeu_epi32(out + 48, __mmask16(keep >> 48), _mm512_shuffle_i32x4(c2, c3, 0xDD));
+  store_lanes(out, __mmask16(keep), _mm512_shuffle_i32x4(c0, c1, 0x88));
+  store_lanes(out + 16, __mmask16(keep >> 16), _mm512_shuffle_i32x4(c0, c1, 0xDD));
+  store_lanes(out + 32, __mmask16(keep >> 32), _mm512_shuffle_i32x4(c2, c3, 0x88));
+  store_lanes(out + 48, __mmask16(keep >> 48), _mm512_shuffle_i32x4(c2, c3, 0xDD));
 }
 
 // alias_sample of the sixteen words of each w[j], as alias8.
@@ -144,9 +153,9 @@ SCB_AVX512 inline uint64_t keep_before(uint32_t left) {
   return left >= 64 ? ~uint64_t{0} : (uint64_t{1} << left) - 1u;
 }
 
-template <typename Lookup>
+template <typename Lookup, typename Out>
 SCB_AVX512 void draw_tokens_avx512_with(const Lookup& table, const ProblemView& pv, uint64_t seed, uint32_t step,
-                                        uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out) {
+                                        uint32_t sample, uint32_t t0, uint32_t n, Out* out) {
   const Philox16 philox(sample, step, kStreamTokens, seed);
   const __m512i nn = _mm512_set1_epi32(int(pv.N));
   for (uint32_t i = 0; i < n; i += 64) {
@@ -184,9 +193,9 @@ class Philox16Samples {
 // Every token of samples sample0 .. sample0 + count - 1 (T a multiple of 4: block f of the run
 // of samples is positions 4 f .. 4 f + 3 of out), rounds of sixteen blocks across sample
 // boundaries: at T = 100, 8 samples take 13 rounds where sample by sample they took 16.
-template <typename Lookup>
+template <typename Lookup, typename Out>
 SCB_AVX512 void draw_sample_tokens_avx512_with(const Lookup& table, const ProblemView& pv, uint64_t seed,
-                                               uint32_t step, uint32_t sample0, uint32_t count, uint32_t* out) {
+                                               uint32_t step, uint32_t sample0, uint32_t count, Out* out) {
   const uint32_t blocks_per_sample = pv.T / 4, n = count * pv.T;
   const Philox16Samples philox(step, kStreamTokens, seed);
   const __m512i nn = _mm512_set1_epi32(int(pv.N));
@@ -214,6 +223,39 @@ SCB_AVX512 void draw_sample_tokens_avx512_with(const Lookup& table, const Proble
   }
 }
 
+// hi:lo = a * m per 32-bit lane, m differing from lane to lane.
+SCB_AVX512 inline void mulhilo16_lanes(__m512i a, __m512i m, __m512i& hi, __m512i& lo) {
+  const __m512i even = _mm512_mul_epu32(a, m);
+  const __m512i odd = _mm512_mul_epu32(_mm512_shuffle_epi32(a, _MM_PERM_DDBB), _mm512_shuffle_epi32(m, _MM_PERM_DDBB));
+  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_shuffle_epi32(odd, _MM_PERM_CCAA));
+  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_shuffle_epi32(even, _MM_PERM_DDBB), odd);
+}
+
+// draw_sample_meta of model.hpp for the sixteen samples sample0 + lane: each sample's meta block
+// (c0 = 0, c1 the sample), its query from mu's table and its position from the query's q table,
+// whose offset and size differ from lane to lane (gathers). The same integer steps as
+// alias_sample, so the same query, position and output word bit for bit.
+template <typename Lookup>
+SCB_AVX512 void sample_metas16(const Lookup& table, const ProblemView& pv, const Philox16Samples& philox,
+                               uint32_t sample0, uint32_t* query, uint32_t* position, uint32_t* output_word) {
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  __m512i w[4], idx, frac, thr, al;
+  philox.blocks(_mm512_setzero_si512(), _mm512_add_epi32(_mm512_set1_epi32(int(sample0)), lanes), w);
+  mulhilo16(w[0], _mm512_set1_epi32(int(pv.N)), idx, frac);
+  table.read(idx, thr, al);
+  const __m512i k = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(frac, thr), al, idx);
+  const __m512i begin = _mm512_i32gather_epi32(k, pv.q_ptr, 4);
+  const __m512i end = _mm512_i32gather_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(1)), pv.q_ptr, 4);
+  mulhilo16_lanes(w[1], _mm512_sub_epi32(end, begin), idx, frac);
+  const __m512i at = _mm512_add_epi32(begin, idx);
+  thr = _mm512_i32gather_epi32(at, pv.q_threshold, 4);
+  al = _mm512_i32gather_epi32(at, pv.q_alias, 4);
+  const __m512i slot = _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(frac, thr), al, idx);
+  _mm512_storeu_si512(query, k);
+  _mm512_storeu_si512(position, _mm512_i32gather_epi32(_mm512_add_epi32(begin, slot), pv.q_pos, 4));
+  _mm512_storeu_si512(output_word, w[2]);
+}
+
 // Tables of up to 64 entries from registers, larger ones with gathers (AVX-512's gathers beat
 // scalar loads wherever it has been measured). draw(table) runs with the one chosen.
 template <typename Draw>
@@ -233,10 +275,40 @@ SCB_AVX512 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_
   with_avx512_table(pv, [&](const auto& table) { draw_tokens_avx512_with(table, pv, seed, step, sample, t0, n, out); });
 }
 
+SCB_AVX512 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
+                                   uint32_t t0, uint32_t n, uint16_t* out) {
+  if (n < 8) {
+    uint32_t x[8];
+    draw_tokens_scalar(pv, seed, step, sample, t0, n, x);
+    for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
+    return;
+  }
+  with_avx512_table(pv, [&](const auto& table) { draw_tokens_avx512_with(table, pv, seed, step, sample, t0, n, out); });
+}
+
 SCB_AVX512 void draw_sample_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
                                           uint32_t count, uint32_t* out) {
   with_avx512_table(pv, [&](const auto& table) {
     draw_sample_tokens_avx512_with(table, pv, seed, step, sample0, count, out);
+  });
+}
+
+SCB_AVX512 void draw_sample_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                                          uint32_t count, uint16_t* out) {
+  with_avx512_table(pv, [&](const auto& table) {
+    draw_sample_tokens_avx512_with(table, pv, seed, step, sample0, count, out);
+  });
+}
+
+SCB_AVX512 void draw_sample_metas_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                                         uint32_t count, SampleMeta* out) {
+  const Philox16Samples philox(step, kStreamSampleMeta, seed);
+  with_avx512_table(pv, [&](const auto& table) {
+    for (uint32_t c = 0; c < count; c += 16) {
+      alignas(64) uint32_t k[16], s[16], word[16];
+      sample_metas16(table, pv, philox, sample0 + c, k, s, word);
+      for (uint32_t l = 0; l < 16 && c + l < count; ++l) out[c + l] = SampleMeta{k[l], s[l], word[l]};
+    }
   });
 }
 

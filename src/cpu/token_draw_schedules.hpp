@@ -59,6 +59,13 @@ void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uin
 // Samples sample0 .. sample0 + count - 1 whole (T a multiple of 4), rounds across their boundaries.
 void draw_sample_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
                                uint32_t count, uint32_t* out);
+// The same tokens narrowed to 16 bits on their way to memory.
+void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
+                        uint32_t n, uint16_t* out);
+void draw_sample_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                               uint32_t count, uint16_t* out);
+void draw_sample_metas_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                              uint32_t count, SampleMeta* out);
 void narrow_tokens_avx512(const uint32_t* x, uint32_t n, uint16_t* out);
 #endif
 

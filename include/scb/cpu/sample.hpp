@@ -34,19 +34,30 @@ struct SampleColumn {
   float scale;
 };
 
+// drawn_meta (or null): the sample's meta, already drawn (draw_sample_metas of several samples).
 inline SampleColumn sample_column(const ProblemView& pv, const float* A, uint64_t seed, uint32_t step,
-                                  uint32_t sample, const float* a_scale) {
-  const SampleMeta meta = draw_sample_meta(pv, seed, step, sample);
+                                  uint32_t sample, const float* a_scale, const SampleMeta* drawn_meta) {
+  const SampleMeta meta = drawn_meta ? *drawn_meta : draw_sample_meta(pv, seed, step, sample);
   // x * 1.0f == x: no pending scale, no change
   return {meta, A + static_cast<uint64_t>(meta.k) * pv.T, a_scale ? a_scale[meta.k] : 1.0f};
 }
 
+// Tokens t0 .. t0 + n - 1 of a sample as 16 bits, where the scatter reads them: drawn there
+// (drawn: the sample's tokens, already drawn), and kept in tokens. The engine keeps uint16 tokens,
+// so they are drawn (or were drawn) straight into its row; other token types get a copy.
 template <typename Token>
-void store_tokens(const uint32_t* x, uint32_t n, Token* out) {
-  if constexpr (std::is_same_v<Token, uint16_t>)
-    narrow_tokens(x, n, out);
-  else
-    for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<Token>(x[i]);
+const uint16_t* chunk_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
+                             uint32_t n, const uint16_t* drawn, Token* tokens, uint16_t* chunk) {
+  if constexpr (std::is_same_v<Token, uint16_t>) {
+    if (drawn && drawn != tokens) std::copy(drawn + t0, drawn + t0 + n, tokens + t0);
+    if (!drawn) draw_tokens(pv, seed, step, sample, t0, n, tokens + t0);
+    return tokens + t0;
+  } else {
+    const uint16_t* x = drawn ? drawn + t0 : chunk;
+    if (!drawn) draw_tokens(pv, seed, step, sample, t0, n, chunk);
+    for (uint32_t i = 0; i < n; ++i) tokens[t0 + i] = static_cast<Token>(x[i]);
+    return x;
+  }
 }
 
 // h and the counts from four partial histograms (part[4 j + m]: token j, positions = m (mod 4)),
@@ -57,6 +68,25 @@ inline void combine_partials(const double* part, const uint64_t* cl, uint32_t N,
     const uint64_t* cj = cl + 4 * j;
     h[j] = ((hj[0] + hj[1]) + hj[2]) + hj[3];
     counts[j] = static_cast<uint32_t>((cj[0] + cj[1]) + (cj[2] + cj[3]));
+  }
+}
+
+// h alone from the partial sums, in combine_partials' order.
+inline void combine_sums(const double* part, uint32_t N, double* h) {
+  for (uint32_t j = 0; j < N; ++j) {
+    const double* hj = part + 4 * j;
+    h[j] = ((hj[0] + hj[1]) + hj[2]) + hj[3];
+  }
+}
+
+// counts[j] = the tokens equal to j (count_small_vocab for the engine's uint16 tokens).
+template <typename Token>
+void count_tokens(const Token* x, uint32_t T, uint32_t N, uint32_t* counts) {
+  if constexpr (std::is_same_v<Token, uint16_t>) {
+    count_small_vocab(x, T, N, counts);
+  } else {
+    std::fill(counts, counts + N, 0u);
+    for (uint32_t t = 0; t < T; ++t) ++counts[x[t]];
   }
 }
 
@@ -81,25 +111,24 @@ SampleResult finish_sample(const ProblemView& pv, const float* V, const float* V
 // each column is still to be multiplied by (the CPU backend defers renormalisation to its next
 // pass over A): the attention used is the float product a_t * a_scale[k], exactly what an eager
 // rescale would have stored. VT (V transposed, or null) only makes the residual faster. drawn
-// (or null): the sample's T tokens, already drawn (draw_sample_tokens of several short samples).
+// (or null): the sample's T tokens, already drawn (draw_sample_tokens of several short samples;
+// it may be tokens itself); meta (or null) its query, position and output word, already drawn.
 template <typename Token>
 SampleResult forward_sample(const ProblemView& pv, const float* V, const float* A, uint64_t seed,
                             uint32_t step, uint32_t sample, Token* tokens, double* h, uint32_t* counts,
                             double* r, double* g, const float* a_scale = nullptr,
-                            const float* VT = nullptr, const uint32_t* drawn = nullptr) {
+                            const float* VT = nullptr, const uint16_t* drawn = nullptr,
+                            const SampleMeta* meta = nullptr) {
   using namespace sample_detail;
   const uint32_t N = pv.N, T = pv.T;
-  const SampleColumn col = sample_column(pv, A, seed, step, sample, a_scale);
-  // Draws the tokens chunk by chunk (draw_tokens: AVX-512/AVX2 where available) unless drawn,
-  // stores them and hands each chunk to add_chunk(t0, n, x).
+  const SampleColumn col = sample_column(pv, A, seed, step, sample, a_scale, meta);
+  // Draws the tokens chunk by chunk (AVX-512/AVX2 where available) unless drawn and hands each
+  // chunk to add_chunk(t0, n, x).
   auto draw_chunks = [&](auto&& add_chunk) {
-    uint32_t chunk[kTokenChunk];
+    uint16_t chunk[kTokenChunk];
     for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
       const uint32_t n = std::min(kTokenChunk, T - t0);
-      const uint32_t* x = drawn ? drawn + t0 : chunk;
-      if (!drawn) draw_tokens(pv, seed, step, sample, t0, n, chunk);
-      store_tokens(x, n, tokens + t0);
-      add_chunk(t0, n, x);
+      add_chunk(t0, n, chunk_tokens(pv, seed, step, sample, t0, n, drawn, tokens, chunk));
     }
   };
   if (N <= kSplitScatterMaxN) {
@@ -110,7 +139,7 @@ SampleResult forward_sample(const ProblemView& pv, const float* V, const float* 
     // fill of these arrays was a fifth of a sample at T = 100).
     double part[4 * kSplitScatterMaxN];
     uint64_t cl[4 * kSplitScatterMaxN];
-    draw_chunks([&](uint32_t t0, uint32_t n, const uint32_t* x) {
+    draw_chunks([&](uint32_t t0, uint32_t n, const uint16_t* x) {
       scatter_small_vocab(x, col.a + t0, col.scale, n, N, part, cl, t0 == 0);
     });
     combine_partials(part, cl, N, h, counts);
@@ -118,7 +147,7 @@ SampleResult forward_sample(const ProblemView& pv, const float* V, const float* 
     // h[x_t] += a_t in position order.
     std::fill(h, h + N, 0.0);
     std::fill(counts, counts + N, 0u);
-    draw_chunks([&](uint32_t t0, uint32_t n, const uint32_t* x) {
+    draw_chunks([&](uint32_t t0, uint32_t n, const uint16_t* x) {
       for (uint32_t i = 0; i < n; ++i) {
         h[x[i]] += static_cast<double>(col.a[t0 + i] * col.scale);
         ++counts[x[i]];
@@ -128,7 +157,7 @@ SampleResult forward_sample(const ProblemView& pv, const float* V, const float* 
   return finish_sample(pv, V, VT, col.meta, tokens, h, counts, r, g);
 }
 
-// One sample's place in forward_sample_pair: its index, rows and (or null) its drawn tokens.
+// One sample's place in forward_sample_pair: its index, rows and (or null) its drawn tokens and meta.
 template <typename Token>
 struct SampleSlot {
   uint32_t sample;
@@ -137,7 +166,8 @@ struct SampleSlot {
   uint32_t* counts;
   double* r;
   double* g;
-  const uint32_t* drawn;
+  const uint16_t* drawn;
+  const SampleMeta* meta;
 };
 
 // forward_sample of two samples of one step, res[q] for slot[q], the same bits. Up to
@@ -153,27 +183,25 @@ void forward_sample_pair(const ProblemView& pv, const float* V, const float* A, 
   if (!small_vocab_kernels(N)) {
     for (int q = 0; q < 2; ++q)
       res[q] = forward_sample(pv, V, A, seed, step, slot[q].sample, slot[q].tokens, slot[q].h, slot[q].counts,
-                              slot[q].r, slot[q].g, a_scale, VT, slot[q].drawn);
+                              slot[q].r, slot[q].g, a_scale, VT, slot[q].drawn, slot[q].meta);
     return;
   }
   SampleColumn col[2];
   double part[2][4 * kSmallVocabMaxN];
-  uint64_t cl[2][4 * kSmallVocabMaxN];
-  uint32_t chunk[2][kTokenChunk];
-  for (int q = 0; q < 2; ++q) col[q] = sample_column(pv, A, seed, step, slot[q].sample, a_scale);
+  uint16_t chunk[2][kTokenChunk];
+  for (int q = 0; q < 2; ++q) col[q] = sample_column(pv, A, seed, step, slot[q].sample, a_scale, slot[q].meta);
   for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
     const uint32_t n = std::min(kTokenChunk, T - t0);
     ScatterStream stream[2];
     for (int q = 0; q < 2; ++q) {
-      const uint32_t* x = slot[q].drawn ? slot[q].drawn + t0 : chunk[q];
-      if (!slot[q].drawn) draw_tokens(pv, seed, step, slot[q].sample, t0, n, chunk[q]);
-      store_tokens(x, n, slot[q].tokens + t0);
-      stream[q] = {x, col[q].a + t0, col[q].scale, part[q], cl[q]};
+      const uint16_t* x = chunk_tokens(pv, seed, step, slot[q].sample, t0, n, slot[q].drawn, slot[q].tokens, chunk[q]);
+      stream[q] = {x, col[q].a + t0, col[q].scale, part[q], nullptr};  // counted below, in one pass
     }
     scatter_small_vocab_pair(stream, n, N, t0 == 0);
   }
   for (int q = 0; q < 2; ++q) {
-    combine_partials(part[q], cl[q], N, slot[q].h, slot[q].counts);
+    combine_sums(part[q], N, slot[q].h);
+    count_tokens(slot[q].tokens, T, N, slot[q].counts);
     res[q] = finish_sample(pv, V, VT, col[q].meta, slot[q].tokens, slot[q].h, slot[q].counts, slot[q].r, slot[q].g);
   }
 }

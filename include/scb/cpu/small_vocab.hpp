@@ -22,22 +22,27 @@ bool small_vocab_kernels(uint32_t N);
 // in increasing i, and count[4 * j + m] likewise counts them (4 N entries each). 4-aligned chunks
 // keep m = t % 4. fresh: start from +0.0 and 0 instead of what part and count hold (the first chunk).
 // Any N: the vector lanes where small_vocab_kernels(N), the scalar loop they reproduce otherwise.
-void scatter_small_vocab(const uint32_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
+void scatter_small_vocab(const uint16_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
                          uint64_t* count, bool fresh = false);
 
 // One sample's scatter: its tokens, attention column, pending scale and partial sums.
 struct ScatterStream {
-  const uint32_t* x;
+  const uint16_t* x;  // the tokens as the engine keeps them
   const float* a;
   float scale;
   double* part;
-  uint64_t* count;
+  uint64_t* count;    // or null: no counts (the pair form then runs its sums-only loop)
 };
 
 // scatter_small_vocab of two samples at once (the same n and N), the same bits as one after the
 // other: each partial sum is a chain of dependent additions, and two samples' chains side by
-// side fill the time one sample's spend waiting on them.
+// side fill the time one sample's spend waiting on them. Without counts (count null in both
+// streams) one register holds both samples' partial sums of a token (see small_vocab.cpp).
 void scatter_small_vocab_pair(const ScatterStream pair[2], uint32_t n, uint32_t N, bool fresh = false);
+
+// counts[j] = the number of i < n with x[i] == j, j < N (integers: any order gives the same);
+// the pair form's callers count a sample's tokens here in one pass.
+void count_small_vocab(const uint16_t* x, uint32_t n, uint32_t N, uint32_t* counts);
 
 // row[i] += g[tok[i]] for i in [0, len); g must hold kSmallVocabMaxN readable doubles.
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row);

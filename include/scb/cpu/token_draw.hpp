@@ -28,6 +28,20 @@ constexpr uint32_t kSamplesPerDraw = 8;  // samples the engine draws together wh
 void draw_sample_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0, uint32_t count,
                         uint32_t* out);
 
+// The same tokens as 16-bit values, as the engine keeps them (N <= 65,536): the AVX-512 schedule
+// narrows them on its way to memory, the others draw 32-bit words and narrow them.
+void draw_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0,
+                 uint32_t n, uint16_t* out);
+void draw_sample_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0, uint32_t count,
+                        uint16_t* out);
+
+// draw_sample_meta (model.hpp) of samples sample0 .. sample0 + count - 1 into out[0 .. count):
+// with AVX-512 sixteen samples per Philox call (a short sample's meta draw, one scalar Philox
+// call and two alias lookups, costs a tenth of its step at T = 100), else one by one.
+constexpr uint32_t kMetasPerDraw = 16;  // samples whose metas the engine draws together
+void draw_sample_metas(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0, uint32_t count,
+                       SampleMeta* out);
+
 // out[i] = x[i] for i < n, tokens below 65,536 (the engine keeps them as uint16; AVX2 where available).
 void narrow_tokens(const uint32_t* x, uint32_t n, uint16_t* out);
 
@@ -42,6 +56,12 @@ void draw_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_
                       uint32_t t0, uint32_t n, uint32_t* out);
 void draw_sample_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
                              uint32_t count, uint32_t* out);
+void draw_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
+                      uint32_t t0, uint32_t n, uint16_t* out);
+void draw_sample_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                             uint32_t count, uint16_t* out);
+void draw_sample_metas_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
+                            uint32_t count, SampleMeta* out);
 DrawIsa token_draw_isa_used();
 // Whether the CPU's hand-vectorised AVX2 loops run (tile sums, small-vocabulary scatter and
 // gather, token narrowing): with any vector schedule of the token drawing, so SCB_SIMD=off turns
