@@ -183,9 +183,7 @@ void BM_ForwardSample(benchmark::State& state) {
 BENCHMARK(BM_ForwardSample)->ArgNames({"N", "T"})->ArgsProduct({{3, 20, 100, 500}, {1000, 10000, 100000}});
 
 // The scatter of h and the counts alone (small_vocab.hpp), one 256-position chunk at a time, as
-// forward_sample calls it at N <= 4; pair 1: two samples' chunks at once (scatter_small_vocab_pair),
-// pair 2: the same without counts (forward_sample_pair's form: it counts the tokens in one pass,
-// count_small_vocab, which this case includes).
+// forward_sample calls it at N <= 4; pair 1: two samples' chunks at once (scatter_small_vocab_pair).
 void BM_ScatterSmallVocab(benchmark::State& state) {
   const uint32_t N = uint32_t(state.range(0)), n = 256;
   const bool pair = state.range(1) != 0;
@@ -194,18 +192,13 @@ void BM_ScatterSmallVocab(benchmark::State& state) {
   for (uint32_t i = 0; i < 2 * n; ++i) x[i] = uint16_t((i * 2654435761u >> 7) % N), a[i] = 1e-4f * float(i % 97);
   double part[2][4 * scb::kSmallVocabMaxN];
   uint64_t count[2][4 * scb::kSmallVocabMaxN];
-  const bool counted = state.range(1) != 2;
-  uint32_t counts[2][scb::kSmallVocabMaxN];
-  const scb::ScatterStream streams[2] = {{x.data(), a.data(), 1.0f, part[0], counted ? count[0] : nullptr},
-                                         {x.data() + n, a.data() + n, 0.5f, part[1], counted ? count[1] : nullptr}};
+  const scb::ScatterStream streams[2] = {{x.data(), a.data(), 1.0f, part[0], count[0]},
+                                         {x.data() + n, a.data() + n, 0.5f, part[1], count[1]}};
   bool fresh = true;
   for (auto _ : state) {
-    if (pair) {
+    if (pair)
       scb::scatter_small_vocab_pair(streams, n, N, fresh);
-      if (!counted)
-        for (int q = 0; q < 2; ++q) scb::count_small_vocab(streams[q].x, n, N, counts[q]);
-      benchmark::DoNotOptimize(counts);
-    } else
+    else
       for (const auto& q : streams) scb::scatter_small_vocab(q.x, q.a, q.scale, n, N, q.part, q.count, fresh);
     fresh = !fresh;
     benchmark::DoNotOptimize(part);
@@ -213,7 +206,7 @@ void BM_ScatterSmallVocab(benchmark::State& state) {
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * 2 * n);
 }
-BENCHMARK(BM_ScatterSmallVocab)->ArgNames({"N", "pair"})->ArgsProduct({{2, 3, 4}, {0, 1, 2}});
+BENCHMARK(BM_ScatterSmallVocab)->ArgNames({"N", "pair"})->ArgsProduct({{2, 3, 4}, {0, 1}});
 
 // Phase 1 on every thread, as the CPU backend schedules it (dynamic chunks of 4 samples), with the
 // per-sample h, r, g and counts either packed (stride N, as src/cpu_backend.cpp lays them out) or

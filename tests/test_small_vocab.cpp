@@ -81,47 +81,6 @@ TEST(SmallVocab, ScatterEqualsScalarPartialSums) {
   }
 }
 
-// The pair form without counts (its sums-only loop: both samples' sums of a token in one
-// register) gives the same sums, and count_small_vocab the counts, of every length.
-TEST(SmallVocab, ScatterPairWithoutCountsAndCountEqualEachSampleAlone) {
-  std::mt19937 gen(13);
-  for (uint32_t N = 1; N <= scb::kSmallVocabMaxN; ++N) {
-    for (uint32_t n : {1u, 3u, 4u, 7u, 31u, 32u, 33u, 100u, 256u}) {
-      for (bool fresh : {false, true}) {
-        std::vector<uint16_t> x[2];
-        std::vector<float> a[2];
-        std::vector<double> want[2], got[2];
-        std::vector<uint64_t> want_c[2];
-        scb::ScatterStream pair[2];
-        const float scale[2] = {0.37f, 1.0f};
-        for (int q = 0; q < 2; ++q) {
-          x[q].resize(n);
-          for (auto& t : x[q]) t = uint16_t(gen() % N);
-          a[q] = awkward_values(n, gen);
-          want[q].assign(4 * N + 4, -3.0), want_c[q].assign(4 * N, 0);
-          for (uint32_t e = 0; e < 4 * N; ++e) want[q][e] = double(e % 7) * 0.25 - q;
-          got[q] = want[q];
-          scb::scatter_small_vocab(x[q].data(), a[q].data(), scale[q], n, N, want[q].data(), want_c[q].data(), true);
-          if (!fresh) {  // continue from the sums above, as a later chunk does
-            got[q] = want[q];
-            scb::scatter_small_vocab(x[q].data(), a[q].data(), scale[q], n, N, want[q].data(), want_c[q].data());
-          }
-          pair[q] = {x[q].data(), a[q].data(), scale[q], got[q].data(), nullptr};
-        }
-        scb::scatter_small_vocab_pair(pair, n, N, fresh);
-        for (int q = 0; q < 2; ++q) {
-          for (uint32_t e = 0; e < 4 * N + 4; ++e)
-            ASSERT_EQ(bits(got[q][e]), bits(want[q][e])) << "N=" << N << " n=" << n << " sample " << q << " entry " << e;
-          std::vector<uint32_t> counts(N, 99), want_counts(N, 0);
-          scb::count_small_vocab(x[q].data(), n, N, counts.data());
-          for (uint16_t t : x[q]) ++want_counts[t];
-          EXPECT_EQ(counts, want_counts) << "N=" << N << " n=" << n;
-        }
-      }
-    }
-  }
-}
-
 TEST(SmallVocab, ScatterFromZeroNeverTurnsSumsNegativeZero) {
   // A column of -0.0 attention: the scalar sums stay +0.0, and so must the lanes.
   if (!scb::small_vocab_kernels(3)) GTEST_SKIP() << "no AVX2 on this CPU: the scalar loops run";

@@ -23,14 +23,10 @@ void scatter_scalar(const uint16_t* x, const float* a, float scale, uint32_t i, 
                     uint64_t* count) {
   for (; i < n; ++i) {
     part[4 * x[i] + (i & 3u)] += static_cast<double>(a[i] * scale);
-    if (count) ++count[4 * x[i] + (i & 3u)];
+    ++count[4 * x[i] + (i & 3u)];
   }
 }
 
-void count_scalar(const uint16_t* x, uint32_t i, uint32_t n, uint32_t N, uint32_t* counts) {
-  (void)N;  // tokens are below N
-  for (; i < n; ++i) ++counts[x[i]];
-}
 
 void gather_scalar(const uint16_t* tok, const double* g, uint32_t i, uint32_t len, double* row) {
   for (; i < len; ++i) row[i] += g[tok[i]];
@@ -44,8 +40,6 @@ namespace {
 template <uint32_t N>
 __attribute__((target("avx2"))) void scatter_n(const uint16_t* x, const float* a, float scale, uint32_t n,
                                                double* part, uint64_t* count, bool fresh) {
-  uint64_t unused[4 * N] = {};  // where no counts are asked for
-  if (!count) count = unused;
   __m256d acc[N];
   __m256i cnt[N];
   for (uint32_t j = 0; j < N; ++j) {
@@ -96,8 +90,8 @@ __attribute__((target("avx2"))) void gather_avx2(const uint16_t* tok, const doub
 // h_(2p+1)'s in its high half (part's layout, so the loads and stores are contiguous), and the four
 // positions' a and tokens are loaded into both halves. Each partial sum is a chain of dependent
 // additions, one per iteration, so one stream is bound by the addition's latency; S streams
-// (independent samples, each with its own part and count) run side by side in one loop and fill
-// that latency (S = 2: the pair form of small_vocab.hpp). The four 16-bit tokens are compared in
+// (independent samples, each with its own part and count) can run side by side in one loop and
+// fill that latency (the engine runs S = 1 here: its pairs take scatter_pair_avx512 below). The four 16-bit tokens are compared in
 // both halves of an eight-word register, so the mask of p covers h_(2p)'s and h_(2p+1)'s lanes.
 template <uint32_t N, uint32_t S>
 __attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_streams_avx512(const ScatterStream* st, uint32_t n,
@@ -150,24 +144,31 @@ __attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_streams_avx512
   }
 }
 
-// The pair form without counts (the callers count the tokens in one pass instead): accumulator
-// j holds h_j's four partial sums of stream 0 in its low half and stream 1's in its high half,
-// so one conversion, N compares and N masked additions serve both streams' four positions (the
-// form above spends (N + 1) / 2 additions, a conversion and the counts on each stream). Every
-// lane still adds its stream's values in position order: the same bits.
+// Four 64-bit entries at lo and four at hi in one register.
+__attribute__((target("avx512f"))) inline __m512i both_halves(const void* lo, const void* hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(lo))),
+                            _mm256_loadu_si256(static_cast<const __m256i*>(hi)), 1);
+}
+
+// The pair form: accumulator j holds h_j's four partial sums of stream 0 in its low half and
+// stream 1's in its high half (and likewise the counts), so one conversion, N compares and N
+// masked additions serve both streams' four positions, where one stream per register spends
+// (N + 1) / 2 compares and additions and a conversion on each. Every lane still adds its
+// stream's values in position order: the same bits.
 template <uint32_t N>
-__attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_pair_sums_avx512(const ScatterStream* st, uint32_t n,
-                                                                                  bool fresh) {
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_pair_avx512(const ScatterStream* st, uint32_t n,
+                                                                             bool fresh) {
   __m512d acc[N];
+  __m512i cnt[N];
   __m128i token[N];
   #pragma GCC unroll 4
   for (uint32_t j = 0; j < N; ++j) {
     token[j] = _mm_set1_epi16(short(j));
-    acc[j] = fresh ? _mm512_setzero_pd()
-                   : _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_loadu_pd(st[0].part + 4 * j)),
-                                        _mm256_loadu_pd(st[1].part + 4 * j), 1);
+    acc[j] = fresh ? _mm512_setzero_pd() : _mm512_castsi512_pd(both_halves(st[0].part + 4 * j, st[1].part + 4 * j));
+    cnt[j] = fresh ? _mm512_setzero_si512() : both_halves(st[0].count + 4 * j, st[1].count + 4 * j);
   }
   const __m256 scale = _mm256_setr_m128(_mm_set1_ps(st[0].scale), _mm_set1_ps(st[1].scale));
+  const __m512i minus_one = _mm512_set1_epi64(-1);
   uint32_t i = 0;
   for (; i + 4 <= n; i += 4) {
     const __m256 a = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(st[0].a + i)), _mm_loadu_ps(st[1].a + i), 1);
@@ -177,28 +178,20 @@ __attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_pair_sums_avx5
     std::memcpy(&x1, st[1].x + i, sizeof x1);
     const __m128i xt = _mm_set_epi64x(static_cast<long long>(x1), static_cast<long long>(x0));
     #pragma GCC unroll 4
-    for (uint32_t j = 0; j < N; ++j) acc[j] = _mm512_mask_add_pd(acc[j], _mm_cmpeq_epi16_mask(xt, token[j]), acc[j], v);
+    for (uint32_t j = 0; j < N; ++j) {
+      const __mmask8 hit = _mm_cmpeq_epi16_mask(xt, token[j]);
+      acc[j] = _mm512_mask_add_pd(acc[j], hit, acc[j], v);
+      cnt[j] = _mm512_mask_sub_epi64(cnt[j], hit, cnt[j], minus_one);
+    }
   }
   #pragma GCC unroll 4
   for (uint32_t j = 0; j < N; ++j) {
     _mm256_storeu_pd(st[0].part + 4 * j, _mm512_castpd512_pd256(acc[j]));
     _mm256_storeu_pd(st[1].part + 4 * j, _mm512_extractf64x4_pd(acc[j], 1));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(st[0].count + 4 * j), _mm512_castsi512_si256(cnt[j]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(st[1].count + 4 * j), _mm512_extracti64x4_epi64(cnt[j], 1));
   }
-  for (int q = 0; q < 2; ++q) scatter_scalar(st[q].x, st[q].a, st[q].scale, i, n, st[q].part, nullptr);
-}
-
-// counts[j] = the tokens equal to j among x[0 .. n): 32 compares per instruction and a popcount.
-__attribute__((target("avx512f,avx512bw,popcnt"))) void count_avx512(const uint16_t* x, uint32_t n, uint32_t N,
-                                                                     uint32_t* counts) {
-  uint64_t c[kSmallVocabMaxN] = {};
-  uint32_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m512i v = _mm512_loadu_si512(x + i);
-    for (uint32_t j = 0; j < N; ++j)
-      c[j] += uint64_t(_mm_popcnt_u32(_mm512_cmpeq_epi16_mask(v, _mm512_set1_epi16(short(j)))));
-  }
-  for (uint32_t j = 0; j < N; ++j) counts[j] = uint32_t(c[j]);
-  count_scalar(x, i, n, N, counts);
+  for (int q = 0; q < 2; ++q) scatter_scalar(st[q].x, st[q].a, st[q].scale, i, n, st[q].part, st[q].count);
 }
 
 __attribute__((target("avx512f"))) void gather_avx512(const uint16_t* tok, const double* g, uint32_t len,
@@ -227,8 +220,7 @@ void scatter_n_widest(const uint16_t* x, const float* a, float scale, uint32_t n
 // streams' accumulators), else one after the other.
 template <uint32_t N>
 void scatter_pair_widest(const ScatterStream pair[2], uint32_t n, bool fresh) {
-  if (avx512_loops() && !pair[0].count && !pair[1].count) return scatter_pair_sums_avx512<N>(pair, n, fresh);
-  if (avx512_loops() && pair[0].count && pair[1].count) return scatter_streams_avx512<N, 2>(pair, n, fresh);
+  if (avx512_loops()) return scatter_pair_avx512<N>(pair, n, fresh);
   for (int q = 0; q < 2; ++q) scatter_n<N>(pair[q].x, pair[q].a, pair[q].scale, n, pair[q].part, pair[q].count, fresh);
 }
 
@@ -268,12 +260,6 @@ void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, doub
   gather_avx2(tok, g, len, row);
 }
 
-void count_small_vocab(const uint16_t* x, uint32_t n, uint32_t N, uint32_t* counts) {
-  if (avx512_loops() && N <= kSmallVocabMaxN) return count_avx512(x, n, N, counts);
-  std::fill_n(counts, N, 0u);
-  count_scalar(x, 0, n, N, counts);
-}
-
 #else
 
 bool small_vocab_kernels(uint32_t) { return false; }
@@ -287,10 +273,6 @@ void scatter_small_vocab_pair(const ScatterStream pair[2], uint32_t n, uint32_t 
 }
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row) {
   gather_scalar(tok, g, 0, len, row);
-}
-void count_small_vocab(const uint16_t* x, uint32_t n, uint32_t N, uint32_t* counts) {
-  std::fill_n(counts, N, 0u);
-  count_scalar(x, 0, n, N, counts);
 }
 
 #endif

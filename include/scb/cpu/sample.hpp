@@ -71,25 +71,6 @@ inline void combine_partials(const double* part, const uint64_t* cl, uint32_t N,
   }
 }
 
-// h alone from the partial sums, in combine_partials' order.
-inline void combine_sums(const double* part, uint32_t N, double* h) {
-  for (uint32_t j = 0; j < N; ++j) {
-    const double* hj = part + 4 * j;
-    h[j] = ((hj[0] + hj[1]) + hj[2]) + hj[3];
-  }
-}
-
-// counts[j] = the tokens equal to j (count_small_vocab for the engine's uint16 tokens).
-template <typename Token>
-void count_tokens(const Token* x, uint32_t T, uint32_t N, uint32_t* counts) {
-  if constexpr (std::is_same_v<Token, uint16_t>) {
-    count_small_vocab(x, T, N, counts);
-  } else {
-    std::fill(counts, counts + N, 0u);
-    for (uint32_t t = 0; t < T; ++t) ++counts[x[t]];
-  }
-}
-
 // What follows h and the counts: the output token, r, g and the mean A-gradient.
 template <typename Token>
 SampleResult finish_sample(const ProblemView& pv, const float* V, const float* VT, const SampleMeta& meta,
@@ -188,6 +169,7 @@ void forward_sample_pair(const ProblemView& pv, const float* V, const float* A, 
   }
   SampleColumn col[2];
   double part[2][4 * kSmallVocabMaxN];
+  uint64_t cl[2][4 * kSmallVocabMaxN];
   uint16_t chunk[2][kTokenChunk];
   for (int q = 0; q < 2; ++q) col[q] = sample_column(pv, A, seed, step, slot[q].sample, a_scale, slot[q].meta);
   for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
@@ -195,13 +177,12 @@ void forward_sample_pair(const ProblemView& pv, const float* V, const float* A, 
     ScatterStream stream[2];
     for (int q = 0; q < 2; ++q) {
       const uint16_t* x = chunk_tokens(pv, seed, step, slot[q].sample, t0, n, slot[q].drawn, slot[q].tokens, chunk[q]);
-      stream[q] = {x, col[q].a + t0, col[q].scale, part[q], nullptr};  // counted below, in one pass
+      stream[q] = {x, col[q].a + t0, col[q].scale, part[q], cl[q]};
     }
     scatter_small_vocab_pair(stream, n, N, t0 == 0);
   }
   for (int q = 0; q < 2; ++q) {
-    combine_sums(part[q], N, slot[q].h);
-    count_tokens(slot[q].tokens, T, N, slot[q].counts);
+    combine_partials(part[q], cl[q], N, slot[q].h, slot[q].counts);
     res[q] = finish_sample(pv, V, VT, col[q].meta, slot[q].tokens, slot[q].h, slot[q].counts, slot[q].r, slot[q].g);
   }
 }

@@ -31,18 +31,14 @@ struct ScatterStream {
   const float* a;
   float scale;
   double* part;
-  uint64_t* count;    // or null: no counts (the pair form then runs its sums-only loop)
+  uint64_t* count;
 };
 
 // scatter_small_vocab of two samples at once (the same n and N), the same bits as one after the
 // other: each partial sum is a chain of dependent additions, and two samples' chains side by
-// side fill the time one sample's spend waiting on them. Without counts (count null in both
-// streams) one register holds both samples' partial sums of a token (see small_vocab.cpp).
+// side fill the time one sample's spend waiting on them. With AVX-512 one register holds
+// both samples' partial sums of a token (see small_vocab.cpp).
 void scatter_small_vocab_pair(const ScatterStream pair[2], uint32_t n, uint32_t N, bool fresh = false);
-
-// counts[j] = the number of i < n with x[i] == j, j < N (integers: any order gives the same);
-// the pair form's callers count a sample's tokens here in one pass.
-void count_small_vocab(const uint16_t* x, uint32_t n, uint32_t N, uint32_t* counts);
 
 // row[i] += g[tok[i]] for i in [0, len); g must hold kSmallVocabMaxN readable doubles.
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row);
