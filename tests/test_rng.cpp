@@ -255,14 +255,20 @@ TEST(Alias, ChiSquareDetectsAWrongTable) {
 
 namespace {
 
+// The token-drawing schedules this CPU runs (scalar always).
+std::vector<scb::DrawIsa> supported_draw_isas() {
+  std::vector<scb::DrawIsa> isas;
+  for (scb::DrawIsa isa : {scb::DrawIsa::scalar, scb::DrawIsa::avx2, scb::DrawIsa::avx2_gather, scb::DrawIsa::avx512})
+    if (scb::draw_isa_supported(isa)) isas.push_back(isa);
+  return isas;
+}
+
 // The CPU's token drawing in every schedule this machine supports (scalar, AVX2, AVX-512) gives
 // draw_token_block's tokens bit for bit, for any chunk start and length, on tables with 2 to 500
 // outcomes (skewed and alias-heavy tables included: the mu of a random Dirichlet P), on each side of the
 // register-table sizes (AVX2: 8, 16; AVX-512: 16, 32, 64) and beyond them (gathers).
 TEST(TokenDraw, EverySupportedScheduleEqualsDrawTokenBlock) {
-  std::vector<scb::DrawIsa> isas;
-  for (scb::DrawIsa isa : {scb::DrawIsa::scalar, scb::DrawIsa::avx2, scb::DrawIsa::avx2_gather, scb::DrawIsa::avx512})
-    if (scb::draw_isa_supported(isa)) isas.push_back(isa);
+  const std::vector<scb::DrawIsa> isas = supported_draw_isas();
   if (isas.size() < 4) std::printf("[ note ] only %zu of 4 token-drawing schedules run on this CPU\n", isas.size());
   for (uint32_t N : {2u, 3u, 8u, 9u, 16u, 17u, 32u, 33u, 64u, 65u, 100u, 500u}) {
     const auto pb = scb::make_problem(
@@ -301,9 +307,7 @@ namespace {
 // T a multiple of 4 (the crossing case, with samples of fewer and more than 8 blocks and a last
 // round part empty) and not (sample by sample), at a large sample index and seed (all 64 bits).
 TEST(TokenDraw, SeveralSamplesEqualDrawTokenSampleBySample) {
-  std::vector<scb::DrawIsa> isas;
-  for (scb::DrawIsa isa : {scb::DrawIsa::scalar, scb::DrawIsa::avx2, scb::DrawIsa::avx2_gather, scb::DrawIsa::avx512})
-    if (scb::draw_isa_supported(isa)) isas.push_back(isa);
+  const std::vector<scb::DrawIsa> isas = supported_draw_isas();
   for (uint32_t N : {3u, 9u, 17u, 40u, 100u, 200u}) {
     for (uint32_t T : {4u, 8u, 12u, 28u, 32u, 36u, 60u, 64u, 68u, 100u, 101u, 256u}) {
       const auto pb = scb::make_problem(
@@ -346,9 +350,7 @@ namespace {
 // in registers and in gathers (N up to 200), supports of 1 to 20 positions, any count and a
 // sample index near the top of its range.
 TEST(TokenDraw, SampleMetasEqualDrawSampleMeta) {
-  std::vector<scb::DrawIsa> isas;
-  for (scb::DrawIsa isa : {scb::DrawIsa::scalar, scb::DrawIsa::avx2, scb::DrawIsa::avx2_gather, scb::DrawIsa::avx512})
-    if (scb::draw_isa_supported(isa)) isas.push_back(isa);
+  const std::vector<scb::DrawIsa> isas = supported_draw_isas();
   for (uint32_t N : {2u, 3u, 17u, 40u, 100u, 200u}) {
     for (uint32_t Q : {1u, 2u, 5u, 20u}) {
       const auto pb = scb::make_problem(scbtest::make_config(
