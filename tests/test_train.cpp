@@ -145,6 +145,26 @@ TEST(Determinism, PhasedAndWholeRunSchedulesGiveTheSameBits) {
   }
 }
 
+// The phased schedule's items at small N (cpu_backend.cpp): groups of sixteen short samples
+// (their metas and tokens drawn together, the last group partial) and pairs of long ones, each
+// scattered in pairs as whole-run steps do: the bits of one thread. Steps above the parallel
+// threshold (B T >= 65,536), one run on two threads, so the phased schedule runs.
+TEST(Determinism, PhasedPairsAndGroupsAtSmallNGiveTheBitsOfOneThread) {
+  for (uint32_t T : {100u, 300u}) {
+    const uint32_t B = T == 100 ? 700 : 223;  // 43 groups and 12 samples; 111 pairs and one
+    const scb::Config cfg = scbtest::make_config(
+        {{"problem", {{"N", 3}, {"T", T}, {"Q", 2}, {"seed", 5}}},
+         {"train", {{"algorithm", "proximal"}, {"steps", 20}, {"batch_size", B}, {"stage1_steps", 5},
+                    {"lambda", 0.001}, {"seed", 4}}},
+         {"eval", {{"every", 10}}}});
+    const auto pb = scb::make_problem(cfg);
+    const Trained two = train({cfg}, {pb}, 2), one = train({cfg}, {pb}, 1);
+    EXPECT_EQ(std::memcmp(two.pack.V.data(), one.pack.V.data(), one.pack.V.size() * sizeof(float)), 0) << "T=" << T;
+    EXPECT_EQ(std::memcmp(two.pack.A.data(), one.pack.A.data(), one.pack.A.size() * sizeof(float)), 0) << "T=" << T;
+    expect_same_result(two.results[0], one.results[0], "T=" + std::to_string(T));
+  }
+}
+
 TEST(Determinism, RepeatedTrainingIsIdentical) {
   const std::vector<scb::Config> cfgs = determinism_configs("proximal");
   const auto pb = scb::make_problem(cfgs[0]);

@@ -161,7 +161,12 @@ class CpuBackend final : public Backend {
   // over the threads.
   void phased_step(int threads) {
     const RunPack& p = *st_.pack;
-    auto forward = [&](size_t i, int) { if_active(sample_items_[i], [&](Item it) { cpu::forward(st_, it.run, it.index); }); };
+    const uint32_t per_item = cpu::samples_per_item(p.T);
+    auto forward = [&](size_t i, int) {
+      if_active(sample_items_[i], [&](Item it) {
+        cpu::forward_range(st_, it.run, it.index, std::min(it.index + per_item, p.batch_size[it.run]));
+      });
+    };
     auto dv_rows = [&](size_t i, int) { if_active(dv_items_[i], [&](Item it) { cpu::sum_dv_rows(st_, it.run, it.index); }); };
     auto sampled_v = [&](size_t r, int) { if (p.active(r)) cpu::reduce_and_update_v(st_, r); };
     auto population_v = [&](size_t r, int) { if (p.active(r)) cpu::population_v_update(st_, r); };
@@ -184,7 +189,8 @@ class CpuBackend final : public Backend {
     StepPool::Phase phases[6];
     int n = 0;
     if (st_.sampled()) {
-      phases[n++] = StepPool::phase(sample_items_.size(), chunk(sample_items_.size(), 4, threads), forward);
+      const size_t least = per_item == 2 ? 2 : 1;  // four samples or more per claim
+      phases[n++] = StepPool::phase(sample_items_.size(), chunk(sample_items_.size(), least, threads), forward);
       phases[n++] = StepPool::phase(dv_items_.size(), chunk(dv_items_.size(), 1, threads), dv_rows);
       phases[n++] = StepPool::phase(runs, chunk(runs, 1, threads), sampled_v);
     } else {
@@ -235,7 +241,7 @@ class CpuBackend final : public Backend {
     } else {
       s.resize(B, T, st_.row);
     }
-    for (uint32_t b = 0; b < B; ++b) sample_items_.push_back({uint32_t(r), b});
+    for (uint32_t b = 0; b < B; b += cpu::samples_per_item(T)) sample_items_.push_back({uint32_t(r), b});
     for (uint32_t blk = 0; blk * cpu::kDvRows < N; ++blk) dv_items_.push_back({uint32_t(r), blk});
     for (uint32_t k = 0; k < N; ++k) column_items_.push_back({uint32_t(r), k});
   }

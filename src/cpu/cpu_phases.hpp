@@ -105,7 +105,11 @@ void forward(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn = nullp
 void forward_pair(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn = nullptr,
                   const SampleMeta* meta = nullptr);
 void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, const SampleMeta* meta);
+void forward_range(CpuState& st, uint32_t r, uint32_t b0, uint32_t b1);  // samples b0 .. b1 - 1
 void forward_batch(CpuState& st, uint32_t r);
+// Samples per phase-1 work item of a phased step (whole groups of forward_range: sixteen short
+// samples, else a pair): the same schedule whole-run steps use, so both scatter pairs.
+uint32_t samples_per_item(uint32_t T);
 // 2. phase_v_update.cpp (sum_dv_rows of every block of a run before its reduce_and_update_v)
 void sum_dv_rows(CpuState& st, uint32_t r, uint32_t blk);
 void reduce_and_update_v(CpuState& st, size_t r);

@@ -5,7 +5,8 @@
 // forward_samples draws the tokens of up to kSamplesPerDraw short samples at once first (and
 // forward_batch their metas, kMetasPerDraw at a time);
 // forward_pair takes two samples at once (at N <= 4 their scatters run side by side), and
-// forward_batch steps a run's batch with both, as whole_run_step does.
+// forward_range steps samples b0 .. b1 - 1 with both (a phase-1 item of samples_per_item samples)
+// and forward_batch a run's whole batch, as whole_run_step does.
 #include "cpu_phases.hpp"
 #include "scb/cpu/sample.hpp"
 
@@ -85,22 +86,25 @@ void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, cons
   if (i < count) forward(st, r, b0 + i, drawn + size_t(i) * p.T, meta + i);
 }
 
-void forward_batch(CpuState& st, uint32_t r) {
-  const uint32_t B = st.pack->batch_size[r];
+uint32_t samples_per_item(uint32_t T) { return T <= kTokenChunk ? kMetasPerDraw : 2; }
+
+void forward_range(CpuState& st, uint32_t r, uint32_t b0, uint32_t b1) {
   if (st.pack->T <= kTokenChunk) {  // short samples: their metas and tokens drawn several at a time
     const RunPack& p = *st.pack;
     SampleMeta meta[kMetasPerDraw];
-    for (uint32_t b = 0; b < B; b += kMetasPerDraw) {
-      const uint32_t m = std::min(kMetasPerDraw, B - b);
+    for (uint32_t b = b0; b < b1; b += kMetasPerDraw) {
+      const uint32_t m = std::min(kMetasPerDraw, b1 - b);
       draw_sample_metas(p.problem(r).view(), p.seed[r], static_cast<uint32_t>(p.step[r]), b, m, meta);
       for (uint32_t i = 0; i < m; i += kSamplesPerDraw)
         forward_samples(st, r, b + i, std::min(kSamplesPerDraw, m - i), meta + i);
     }
     return;
   }
-  uint32_t b = 0;
-  for (; b + 2 <= B; b += 2) forward_pair(st, r, b);
-  if (b < B) forward(st, r, b);
+  uint32_t b = b0;
+  for (; b + 2 <= b1; b += 2) forward_pair(st, r, b);
+  if (b < b1) forward(st, r, b);
 }
+
+void forward_batch(CpuState& st, uint32_t r) { forward_range(st, r, 0, st.pack->batch_size[r]); }
 
 }  // namespace scb::cpu
