@@ -112,6 +112,43 @@ TEST(SmallVocab, GatherEqualsScalarLoop) {
   }
 }
 
+// A whole row of phase 3 (gather_column_small_vocab: summed in registers over the column's
+// samples, listed in sample order) equals the samples added one by one in sample order from +0.0, for full and partial
+// rows, columns queried by many, one or no samples, and values whose sum depends on the order.
+TEST(SmallVocab, GatherColumnEqualsSamplesOneByOne) {
+  std::mt19937 gen(6);
+  for (uint32_t N = 1; N <= scb::kSmallVocabMaxN; ++N) {
+    const uint32_t T = 100, B = 37, stride = 16;
+    std::vector<uint16_t> tokens(size_t(B) * T);
+    for (auto& t : tokens) t = uint16_t(gen() % N);
+    std::vector<double> g(size_t(B) * stride, 1e300);
+    std::vector<uint32_t> query(B);
+    for (uint32_t b = 0; b < B; ++b) {
+      query[b] = b == 5 ? N : uint32_t(gen() % N);  // column N: queried by sample 5 alone
+      for (uint32_t j = 0; j < N; ++j) g[size_t(b) * stride + j] = (double(gen()) - 2.1e9) * std::pow(10.0, double(gen() % 20) - 10);
+    }
+    for (uint32_t column = 0; column <= N + 1; ++column) {  // N + 1: no sample
+      for (uint32_t t0 : {0u, 64u}) {
+        for (uint32_t len : {1u, 7u, 8u, 36u, 63u, 64u}) {
+          if (t0 + len > T) continue;
+          std::vector<double> want(len, 0.0), got(len + 1, -7.0);
+          for (uint32_t b = 0; b < B; ++b)
+            if (query[b] == column)
+              for (uint32_t i = 0; i < len; ++i) want[i] += g[size_t(b) * stride + tokens[size_t(b) * T + t0 + i]];
+          std::vector<uint32_t> samples;
+          for (uint32_t b = 0; b < B; ++b)
+            if (query[b] == column) samples.push_back(b);
+          scb::gather_column_small_vocab(tokens.data() + t0, T, g.data(), stride, samples.data(), uint32_t(samples.size()),
+                                         len, got.data());
+          for (uint32_t i = 0; i < len; ++i)
+            ASSERT_EQ(bits(got[i]), bits(want[i])) << "N=" << N << " column " << column << " len " << len << " i=" << i;
+          EXPECT_EQ(got[len], -7.0) << "wrote past len";
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 namespace {

@@ -18,6 +18,7 @@
 #include "step_pool.hpp"
 #include "thread_choice.hpp"
 #include "scb/core/backend.hpp"
+#include "scb/cpu/small_vocab.hpp"
 #include "scb/cpu/token_draw.hpp"
 
 namespace scb {
@@ -272,6 +273,10 @@ class CpuBackend final : public Backend {
           s.zero_tiles[size_t(k) * nblocks + blk] =
               tile_is_zero(pack.A_of(r) + size_t(k) * T + blk * kBlock, std::min(T - blk * kBlock, kBlock));
     s.is_touched.assign(N, 0);
+    if (st_.sampled() && small_vocab_kernels(N)) {  // phase 3 gathers column by column
+      s.column_begin.assign(N + 1, 0);
+      s.by_column.resize(pack.batch_size[r]);
+    }
     s.col_bad.assign(N, 0);
     s.scaled = false;
     s.bad.resize(nblocks);

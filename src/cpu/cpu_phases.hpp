@@ -52,6 +52,8 @@ struct RunScratch : SampleRows {
   std::vector<double> mean_sum;   // N: per column, the sum of its samples' projection means
   std::vector<float> inv_mu;      // N
   std::vector<uint32_t> touched;  // columns some sample queried this step
+  std::vector<uint32_t> by_column;  // N <= 4: the B samples by column, each column's in sample order
+  std::vector<uint32_t> column_begin;  // N <= 4: N + 1 offsets of the columns in by_column
   std::vector<uint8_t> is_touched;  // N: 1 for the columns in `touched`
   std::vector<uint8_t> col_bad;   // N: an untouched column left the finite/limit range
   std::vector<double> col_sum;    // blocks x N partial column sums (renormalisation)

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "cpu_phases.hpp"
+#include "scb/cpu/small_vocab.hpp"
 
 namespace scb::cpu {
 
@@ -40,6 +41,17 @@ void sum_dv_small(const CpuState& st, const RunScratch& s, uint32_t B, double* d
       for (uint32_t j = 0; j < N; ++j) acc[i * N + j] += rr[i] * h[j];
   }
   std::copy(acc, acc + N * N, dV);
+}
+
+// by_column and column_begin (N <= 4) for phase 3's gather: a counting sort of the samples by
+// their column, stable, so each column's samples stay in sample order.
+void list_samples_by_column(RunScratch& s, uint32_t N, uint32_t B) {
+  std::fill(s.column_begin.begin(), s.column_begin.end(), 0u);
+  for (uint32_t b = 0; b < B; ++b) ++s.column_begin[s.k[b] + 1];
+  for (uint32_t k = 0; k < N; ++k) s.column_begin[k + 1] += s.column_begin[k];
+  uint32_t next[kSmallVocabMaxN];
+  std::copy(s.column_begin.begin(), s.column_begin.begin() + N, next);
+  for (uint32_t b = 0; b < B; ++b) s.by_column[next[s.k[b]]++] = b;
 }
 
 }  // namespace
@@ -92,6 +104,7 @@ void reduce_and_update_v(CpuState& st, size_t r) {
     s.col_mean[k] = p.project[r] ? static_cast<float>(mean[k] / B) : 0.0f;
     if (hit[k]) s.touched.push_back(k);
   }
+  if (!s.column_begin.empty()) list_samples_by_column(s, N, B);
   apply_v_update(st, r, 1.0 / B);
 }
 

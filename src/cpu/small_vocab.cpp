@@ -204,6 +204,39 @@ __attribute__((target("avx512f"))) void gather_avx512(const uint16_t* tok, const
   }
   gather_avx2(tok + i, g, len - i, row + i);
 }
+// gather_column_small_vocab with AVX-512: eight registers of eight positions, each position's
+// additions in sample order; the tokens of a partial row are read masked (the lanes past len add
+// g[0] and are not stored). The token rows are T apart, one stream per sample: each is asked for
+// eight rows of 64 positions ahead, as the caller's loop reaches them.
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void gather_column_avx512(
+    const uint16_t* tokens, uint32_t T, const double* g, uint32_t g_stride, const uint32_t* samples, uint32_t count,
+    uint32_t len, double* row) {
+  constexpr uint32_t kVectors = 8;
+  const uint32_t vectors = (len + 7) / 8;
+  __mmask8 in[kVectors];
+  __m512d acc[kVectors];
+  #pragma GCC unroll 8
+  for (uint32_t c = 0; c < kVectors; ++c) {
+    const uint32_t left = len > 8 * c ? std::min(8u, len - 8 * c) : 0u;
+    in[c] = __mmask8((1u << left) - 1u);
+    acc[c] = _mm512_setzero_pd();
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t b = samples[i];
+    const uint16_t* tok = tokens + size_t(b) * T;
+    const char* ahead = reinterpret_cast<const char*>(tok + 8 * 64);
+    __builtin_prefetch(ahead), __builtin_prefetch(ahead + 64);
+    const __m512d table = _mm512_castpd256_pd512(_mm256_loadu_pd(g + size_t(b) * g_stride));
+    #pragma GCC unroll 8
+    for (uint32_t c = 0; c < kVectors; ++c) {
+      if (c >= vectors) break;
+      const __m512i idx = _mm512_cvtepu16_epi64(_mm_maskz_loadu_epi16(in[c], tok + 8 * c));
+      acc[c] = _mm512_add_pd(acc[c], _mm512_permutexvar_pd(idx, table));
+    }
+  }
+  #pragma GCC unroll 8
+  for (uint32_t c = 0; c < kVectors; ++c) _mm512_mask_storeu_pd(row + 8 * c, in[c], acc[c]);
+}
 #pragma GCC diagnostic pop
 
 template <uint32_t N>
@@ -260,6 +293,14 @@ void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, doub
   gather_avx2(tok, g, len, row);
 }
 
+void gather_column_small_vocab(const uint16_t* tokens, uint32_t T, const double* g, uint32_t g_stride,
+                               const uint32_t* samples, uint32_t count, uint32_t len, double* row) {
+  if (avx512_loops() && len <= 64) return gather_column_avx512(tokens, T, g, g_stride, samples, count, len, row);
+  std::fill_n(row, len, 0.0);
+  for (uint32_t i = 0; i < count; ++i)
+    gather_small_vocab(tokens + size_t(samples[i]) * T, g + size_t(samples[i]) * g_stride, len, row);
+}
+
 #else
 
 bool small_vocab_kernels(uint32_t) { return false; }
@@ -273,6 +314,12 @@ void scatter_small_vocab_pair(const ScatterStream pair[2], uint32_t n, uint32_t 
 }
 void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, double* row) {
   gather_scalar(tok, g, 0, len, row);
+}
+void gather_column_small_vocab(const uint16_t* tokens, uint32_t T, const double* g, uint32_t g_stride,
+                               const uint32_t* samples, uint32_t count, uint32_t len, double* row) {
+  std::fill_n(row, len, 0.0);
+  for (uint32_t i = 0; i < count; ++i)
+    gather_scalar(tokens + size_t(samples[i]) * T, g + size_t(samples[i]) * g_stride, 0, len, row);
 }
 
 #endif
