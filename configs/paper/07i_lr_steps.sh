@@ -4,7 +4,7 @@
 #   1. configs/paper/07h_stage1.json: 200,000 plain-SGD steps (07d's first stage exactly);
 #   2. configs/paper/07i_stage2.json: 80,000 proximal steps at lr_A = 2e-5, lr_V = 0.1 (07h's
 #      better second stage, to about 07g's 0.5);
-#   3. configs/paper/07i_stage3.json: 40,000 more at lr_A 1e-5 and 5e-6 (a step-wise decay: the
+#   3. configs/paper/07i_stage3.json: 40,000 more at lr_A 1e-5 (a step-wise decay: the
 #      stationary error of SGD scales like sqrt(lr) at a fixed batch), a new seed so that the
 #      minibatches do not repeat stage 2's.
 # Every stage is checkpointed and resumable: rerunning the script continues where it stopped.
