@@ -206,7 +206,8 @@ TEST(ShrinkColumn, SkippingZeroTilesIsExact) {
 
 // The residual r = V h - e_{x_o}, g = V^T r through the transposed copy of V (vectorised axpy
 // loops, the CPU backend's path from N = 32) and row by row give the same bits, for N not a
-// multiple of 4 and each output token; and they equal a plain double loop (N <= 4: unrolled).
+// multiple of 4 and each output token; and they equal a plain double loop (N <= 4: unrolled, and
+// in vector lanes where AVX2 runs).
 TEST(SampleResidual, TransposedAndRowPathsAgreeBitForBit) {
   for (uint32_t N : {1u, 2u, 3u, 4u, 5u, 7u, 33u, 130u}) {
     std::vector<float> V(size_t(N) * N), VT(size_t(N) * N);
@@ -232,6 +233,16 @@ TEST(SampleResidual, TransposedAndRowPathsAgreeBitForBit) {
       EXPECT_EQ(0, std::memcmp(g1.data(), g2.data(), N * sizeof(double))) << N;
       EXPECT_EQ(0, std::memcmp(r1.data(), r3.data(), N * sizeof(double))) << N;
       EXPECT_EQ(0, std::memcmp(g1.data(), g3.data(), N * sizeof(double))) << N;
+      // With the mean's sum, sum_j g_j counts_j (from the registers at N <= 4): the same r, g and sum.
+      std::vector<uint32_t> counts(N);
+      for (uint32_t j = 0; j < N; ++j) counts[j] = (j * 7 + x_o) % 11;
+      std::vector<double> r4(N), g4(N);
+      const double m = scb::sample_residual_mean(V.data(), VT.data(), N, h.data(), x_o, counts.data(), r4.data(), g4.data());
+      double want_m = 0;
+      for (uint32_t j = 0; j < N; ++j) want_m += g3[j] * counts[j];
+      EXPECT_EQ(0, std::memcmp(r4.data(), r3.data(), N * sizeof(double))) << N;
+      EXPECT_EQ(0, std::memcmp(g4.data(), g3.data(), N * sizeof(double))) << N;
+      EXPECT_EQ(0, std::memcmp(&m, &want_m, sizeof m)) << N;
     }
   }
 }

@@ -81,9 +81,16 @@ void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, cons
   // Straight into the run's token rows (consecutive samples' rows are consecutive).
   uint16_t* drawn = st.runs[r].tokens.data() + size_t(b0) * p.T;
   draw_sample_tokens(p.problem(r).view(), p.seed[r], static_cast<uint32_t>(p.step[r]), b0, count, drawn);
-  uint32_t i = 0;
-  for (; i + 2 <= count; i += 2) forward_pair(st, r, b0 + i, drawn + size_t(i) * p.T, meta + i);
-  if (i < count) forward(st, r, b0 + i, drawn + size_t(i) * p.T, meta + i);
+  static_assert(kSamplesPerDraw <= 2 * kMaxSamplePairs);
+  RunScratch& s = st.runs[r];
+  const uint32_t pairs = count / 2;
+  SampleSlot<uint16_t> slot[kSamplesPerDraw];
+  SampleResult res[kSamplesPerDraw];
+  for (uint32_t i = 0; i < 2 * pairs; ++i) slot[i] = slot_of(st, r, b0 + i, drawn + size_t(i) * p.T, meta + i);
+  forward_sample_pairs(p.problem(r).view(), p.V_of(r), st.attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]),
+                       slot, pairs, res, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data());
+  for (uint32_t i = 0; i < 2 * pairs; ++i) record(st, r, b0 + i, res[i]);
+  if (2 * pairs < count) forward(st, r, b0 + 2 * pairs, drawn + size_t(2 * pairs) * p.T, meta + 2 * pairs);
 }
 
 uint32_t samples_per_item(uint32_t T) { return T <= kTokenChunk ? kMetasPerDraw : 2; }

@@ -66,5 +66,9 @@ bool shrink_column(float* a, uint32_t T, float c, const AUpdateRule& rule, float
 // All give the same bits.
 void sample_residual(const float* V, const float* VT, uint32_t N, const double* h, uint32_t x_o, double* r,
                      double* g);
+// sample_residual, and sum_j g_j counts_j (ascending j, from +0.0) as its return value: at N <= 4
+// from the registers that hold g.
+double sample_residual_mean(const float* V, const float* VT, uint32_t N, const double* h, uint32_t x_o,
+                            const uint32_t* counts, double* r, double* g);
 
 }  // namespace scb

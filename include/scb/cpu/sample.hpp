@@ -78,10 +78,7 @@ SampleResult finish_sample(const ProblemView& pv, const float* V, const float* V
   SampleResult res;
   res.k = meta.k;
   res.x_o = draw_output(pv, static_cast<uint32_t>(tokens[meta.s]), meta.output_word);
-  sample_residual(V, VT, pv.N, h, res.x_o, r, g);
-  double m = 0;
-  for (uint32_t j = 0; j < pv.N; ++j) m += g[j] * counts[j];
-  res.a_mean = m / pv.T;
+  res.a_mean = sample_residual_mean(V, VT, pv.N, h, res.x_o, counts, r, g) / pv.T;
   return res;
 }
 
@@ -151,40 +148,55 @@ struct SampleSlot {
   const SampleMeta* meta;
 };
 
-// forward_sample of two samples of one step, res[q] for slot[q], the same bits. Up to
-// kSmallVocabMaxN their scatters run side by side (scatter_small_vocab_pair: each sample's
-// partial sums are chains of dependent additions, and one sample alone leaves the adder idle
-// between them); otherwise one after the other.
+// forward_sample of 2 * pairs samples of one step (pairs <= kMaxSamplePairs), res[q] for slot[q],
+// the same bits. Up to kSmallVocabMaxN the scatters of each pair run side by side
+// (scatter_small_vocab_pair: each sample's partial sums are chains of dependent additions, and
+// one sample alone leaves the adder idle between them), and every pair is scattered before any
+// sample is finished, so that the finishes' chains (h, the residual, the mean) of different
+// samples overlap instead of each waiting behind the next scatter; otherwise one after the other.
+constexpr uint32_t kMaxSamplePairs = 4;
 template <typename Token>
-void forward_sample_pair(const ProblemView& pv, const float* V, const float* A, uint64_t seed, uint32_t step,
-                         const SampleSlot<Token> slot[2], SampleResult res[2], const float* a_scale = nullptr,
-                         const float* VT = nullptr) {
+void forward_sample_pairs(const ProblemView& pv, const float* V, const float* A, uint64_t seed, uint32_t step,
+                          const SampleSlot<Token>* slot, uint32_t pairs, SampleResult* res,
+                          const float* a_scale = nullptr, const float* VT = nullptr) {
   using namespace sample_detail;
-  const uint32_t N = pv.N, T = pv.T;
+  const uint32_t N = pv.N, T = pv.T, n_samples = 2 * pairs;
   if (!small_vocab_kernels(N)) {
-    for (int q = 0; q < 2; ++q)
+    for (uint32_t q = 0; q < n_samples; ++q)
       res[q] = forward_sample(pv, V, A, seed, step, slot[q].sample, slot[q].tokens, slot[q].h, slot[q].counts,
                               slot[q].r, slot[q].g, a_scale, VT, slot[q].drawn, slot[q].meta);
     return;
   }
-  SampleColumn col[2];
-  double part[2][4 * kSmallVocabMaxN];
-  uint64_t cl[2][4 * kSmallVocabMaxN];
+  constexpr uint32_t kMax = 2 * kMaxSamplePairs;
+  SampleColumn col[kMax];
+  double part[kMax][4 * kSmallVocabMaxN];
+  uint64_t cl[kMax][4 * kSmallVocabMaxN];
   uint16_t chunk[2][kTokenChunk];
-  for (int q = 0; q < 2; ++q) col[q] = sample_column(pv, A, seed, step, slot[q].sample, a_scale, slot[q].meta);
-  for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
-    const uint32_t n = std::min(kTokenChunk, T - t0);
-    ScatterStream stream[2];
-    for (int q = 0; q < 2; ++q) {
-      const uint16_t* x = chunk_tokens(pv, seed, step, slot[q].sample, t0, n, slot[q].drawn, slot[q].tokens, chunk[q]);
-      stream[q] = {x, col[q].a + t0, col[q].scale, part[q], cl[q]};
+  for (uint32_t q = 0; q < n_samples; ++q) col[q] = sample_column(pv, A, seed, step, slot[q].sample, a_scale, slot[q].meta);
+  for (uint32_t q0 = 0; q0 < n_samples; q0 += 2) {
+    for (uint32_t t0 = 0; t0 < T; t0 += kTokenChunk) {
+      const uint32_t n = std::min(kTokenChunk, T - t0);
+      ScatterStream stream[2];
+      for (uint32_t i = 0; i < 2; ++i) {
+        const uint32_t q = q0 + i;
+        const uint16_t* x = chunk_tokens(pv, seed, step, slot[q].sample, t0, n, slot[q].drawn, slot[q].tokens, chunk[i]);
+        stream[i] = {x, col[q].a + t0, col[q].scale, part[q], cl[q]};
+      }
+      scatter_small_vocab_pair(stream, n, N, t0 == 0);
     }
-    scatter_small_vocab_pair(stream, n, N, t0 == 0);
   }
-  for (int q = 0; q < 2; ++q) {
+  for (uint32_t q = 0; q < n_samples; ++q) {
     combine_partials(part[q], cl[q], N, slot[q].h, slot[q].counts);
     res[q] = finish_sample(pv, V, VT, col[q].meta, slot[q].tokens, slot[q].h, slot[q].counts, slot[q].r, slot[q].g);
   }
+}
+
+// forward_sample_pairs of one pair.
+template <typename Token>
+void forward_sample_pair(const ProblemView& pv, const float* V, const float* A, uint64_t seed, uint32_t step,
+                         const SampleSlot<Token> slot[2], SampleResult res[2], const float* a_scale = nullptr,
+                         const float* VT = nullptr) {
+  forward_sample_pairs(pv, V, A, seed, step, slot, 1, res, a_scale, VT);
 }
 
 }  // namespace scb
