@@ -158,14 +158,18 @@ __attribute__((target("avx512f"))) inline __m512i both_halves(const void* lo, co
 template <uint32_t N>
 __attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_pair_avx512(const ScatterStream* st, uint32_t n,
                                                                              bool fresh) {
+  // Token N - 1 is not counted in the loop: integers, so its counts are what the others leave of
+  // each lane's positions (every lane takes one position per iteration), exactly.
   __m512d acc[N];
   __m512i cnt[N];
   __m128i token[N];
+  __m512i all = _mm512_setzero_si512();  // per lane: the counts of every token before this call
   #pragma GCC unroll 4
   for (uint32_t j = 0; j < N; ++j) {
     token[j] = _mm_set1_epi16(short(j));
     acc[j] = fresh ? _mm512_setzero_pd() : _mm512_castsi512_pd(both_halves(st[0].part + 4 * j, st[1].part + 4 * j));
     cnt[j] = fresh ? _mm512_setzero_si512() : both_halves(st[0].count + 4 * j, st[1].count + 4 * j);
+    all = _mm512_add_epi64(all, cnt[j]);
   }
   const __m256 scale = _mm256_setr_m128(_mm_set1_ps(st[0].scale), _mm_set1_ps(st[1].scale));
   const __m512i minus_one = _mm512_set1_epi64(-1);
@@ -181,9 +185,13 @@ __attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_pair_avx512(co
     for (uint32_t j = 0; j < N; ++j) {
       const __mmask8 hit = _mm_cmpeq_epi16_mask(xt, token[j]);
       acc[j] = _mm512_mask_add_pd(acc[j], hit, acc[j], v);
-      cnt[j] = _mm512_mask_sub_epi64(cnt[j], hit, cnt[j], minus_one);
+      if (j + 1 < N) cnt[j] = _mm512_mask_sub_epi64(cnt[j], hit, cnt[j], minus_one);
     }
   }
+  all = _mm512_add_epi64(all, _mm512_set1_epi64(i / 4));
+  #pragma GCC unroll 4
+  for (uint32_t j = 0; j + 1 < N; ++j) all = _mm512_sub_epi64(all, cnt[j]);
+  cnt[N - 1] = all;
   #pragma GCC unroll 4
   for (uint32_t j = 0; j < N; ++j) {
     _mm256_storeu_pd(st[0].part + 4 * j, _mm512_castpd512_pd256(acc[j]));
