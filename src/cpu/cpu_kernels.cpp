@@ -96,6 +96,14 @@ void small_residual(const float* V, const double* h, uint32_t x_o, double* r, do
   for (uint32_t i = 0; i < N; ++i) r[i] = rr[i], g[i] = gg[i];
 }
 
+// sum_j g_j counts_j in ascending j from +0.0: the sum a sample's mean A-gradient is made of.
+template <typename G>
+double count_weighted_sum(const G& g, const uint32_t* counts, uint32_t N) {
+  double m = 0;
+  for (uint32_t j = 0; j < N; ++j) m += g[j] * counts[j];
+  return m;
+}
+
 #if defined(SCB_TILE_SUM_X86)
 // small_residual in four double lanes: lane i of r sums V_ij h_j over j, lane j of g sums
 // V_ij r_i over i, each from +0.0 in the scalar loop's order (the columns of V come from a
@@ -130,9 +138,7 @@ __attribute__((target("avx2"))) double small_residual_avx2(const float* V, const
   if (!counts) return 0.0;
   alignas(32) double gl[4];
   _mm256_store_pd(gl, gv);
-  double m = 0;
-  for (uint32_t j = 0; j < N; ++j) m += gl[j] * counts[j];
-  return m;
+  return count_weighted_sum(gl, counts, N);
 }
 #endif
 
@@ -144,10 +150,7 @@ double small_residual_widest(const float* V, const double* h, uint32_t x_o, doub
   if (avx2_loops()) return small_residual_avx2<N>(V, h, x_o, r, g, counts);
 #endif
   small_residual<N>(V, h, x_o, r, g);
-  double m = 0;
-  if (counts)
-    for (uint32_t j = 0; j < N; ++j) m += g[j] * counts[j];
-  return m;
+  return counts ? count_weighted_sum(g, counts, N) : 0.0;
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) void large_residual(const float* V, const float* VT,
@@ -166,9 +169,7 @@ double sample_residual_mean(const float* V, const float* VT, uint32_t N, const d
     default: break;
   }
   large_residual(V, VT, N, h, x_o, r, g);
-  double m = 0;
-  for (uint32_t j = 0; j < N; ++j) m += g[j] * counts[j];
-  return m;
+  return count_weighted_sum(g, counts, N);
 }
 
 void sample_residual(const float* V, const float* VT, uint32_t N, const double* h, uint32_t x_o, double* r,

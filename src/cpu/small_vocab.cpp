@@ -27,7 +27,6 @@ void scatter_scalar(const uint16_t* x, const float* a, float scale, uint32_t i, 
   }
 }
 
-
 void gather_scalar(const uint16_t* tok, const double* g, uint32_t i, uint32_t len, double* row) {
   for (; i < len; ++i) row[i] += g[tok[i]];
 }
@@ -86,62 +85,49 @@ __attribute__((target("avx2"))) void gather_avx2(const uint16_t* tok, const doub
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-// Two tokens per register: accumulator p holds h_(2p)'s four partial sums in its low half and
-// h_(2p+1)'s in its high half (part's layout, so the loads and stores are contiguous), and the four
-// positions' a and tokens are loaded into both halves. Each partial sum is a chain of dependent
-// additions, one per iteration, so one stream is bound by the addition's latency; S streams
-// (independent samples, each with its own part and count) can run side by side in one loop and
-// fill that latency (the engine runs S = 1 here: its pairs take scatter_pair_avx512 below). The four 16-bit tokens are compared in
-// both halves of an eight-word register, so the mask of p covers h_(2p)'s and h_(2p+1)'s lanes.
-template <uint32_t N, uint32_t S>
-__attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_streams_avx512(const ScatterStream* st, uint32_t n,
-                                                                       bool fresh) {
+// One sample, two tokens per register: accumulator p holds h_(2p)'s four partial sums in its low
+// half and h_(2p+1)'s in its high half (part's layout, so the loads and stores are contiguous),
+// and the four positions' a and tokens are loaded into both halves. The four 16-bit tokens are
+// compared in both halves of an eight-word register, so the mask of p covers h_(2p)'s and
+// h_(2p+1)'s lanes. Each partial sum is a chain of dependent additions, one per iteration, so one
+// sample alone is bound by the addition's latency: pairs take scatter_pair_avx512 below.
+template <uint32_t N>
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void scatter_one_avx512(const ScatterStream& st, uint32_t n,
+                                                                            bool fresh) {
   constexpr uint32_t P = (N + 1) / 2;
-  __m512d acc[S][P];
-  __m512i cnt[S][P];
+  __m512d acc[P];
+  __m512i cnt[P];
   __m128i lane_token[P];
-  __m256 scale[S];
   auto half_or_whole = [](uint32_t p) { return 2 * p + 1 < N ? __mmask8(0xFF) : __mmask8(0x0F); };  // odd N: half
   #pragma GCC unroll 4
-  for (uint32_t p = 0; p < P; ++p)
+  for (uint32_t p = 0; p < P; ++p) {
     lane_token[p] = _mm_setr_epi16(short(2 * p), short(2 * p), short(2 * p), short(2 * p), short(2 * p + 1),
                                    short(2 * p + 1), short(2 * p + 1), short(2 * p + 1));
-  #pragma GCC unroll 4
-  for (uint32_t q = 0; q < S; ++q) {
-    scale[q] = _mm256_set1_ps(st[q].scale);
-    #pragma GCC unroll 4
-    for (uint32_t p = 0; p < P; ++p) {
-      acc[q][p] = fresh ? _mm512_setzero_pd() : _mm512_maskz_loadu_pd(half_or_whole(p), st[q].part + 8 * p);
-      cnt[q][p] = fresh ? _mm512_setzero_si512() : _mm512_maskz_loadu_epi64(half_or_whole(p), st[q].count + 8 * p);
-    }
+    acc[p] = fresh ? _mm512_setzero_pd() : _mm512_maskz_loadu_pd(half_or_whole(p), st.part + 8 * p);
+    cnt[p] = fresh ? _mm512_setzero_si512() : _mm512_maskz_loadu_epi64(half_or_whole(p), st.count + 8 * p);
   }
+  const __m256 scale = _mm256_set1_ps(st.scale);
   const __m512i minus_one = _mm512_set1_epi64(-1);
   uint32_t i = 0;
   for (; i + 4 <= n; i += 4) {
+    const __m512d v =
+        _mm512_cvtps_pd(_mm256_mul_ps(_mm256_broadcast_ps(reinterpret_cast<const __m128*>(st.a + i)), scale));
+    uint64_t four;  // tokens i .. i + 3
+    std::memcpy(&four, st.x + i, sizeof four);
+    const __m128i xt = _mm_set1_epi64x(static_cast<long long>(four));
     #pragma GCC unroll 4
-    for (uint32_t q = 0; q < S; ++q) {
-      const __m512d v =
-          _mm512_cvtps_pd(_mm256_mul_ps(_mm256_broadcast_ps(reinterpret_cast<const __m128*>(st[q].a + i)), scale[q]));
-      uint64_t four;  // tokens i .. i + 3
-      std::memcpy(&four, st[q].x + i, sizeof four);
-      const __m128i xt = _mm_set1_epi64x(static_cast<long long>(four));
-      #pragma GCC unroll 4
-      for (uint32_t p = 0; p < P; ++p) {
-        const __mmask8 hit = _mm_cmpeq_epi16_mask(xt, lane_token[p]);
-        acc[q][p] = _mm512_mask_add_pd(acc[q][p], hit, acc[q][p], v);
-        cnt[q][p] = _mm512_mask_sub_epi64(cnt[q][p], hit, cnt[q][p], minus_one);
-      }
+    for (uint32_t p = 0; p < P; ++p) {
+      const __mmask8 hit = _mm_cmpeq_epi16_mask(xt, lane_token[p]);
+      acc[p] = _mm512_mask_add_pd(acc[p], hit, acc[p], v);
+      cnt[p] = _mm512_mask_sub_epi64(cnt[p], hit, cnt[p], minus_one);
     }
   }
   #pragma GCC unroll 4
-  for (uint32_t q = 0; q < S; ++q) {
-    #pragma GCC unroll 4
-    for (uint32_t p = 0; p < P; ++p) {
-      _mm512_mask_storeu_pd(st[q].part + 8 * p, half_or_whole(p), acc[q][p]);
-      _mm512_mask_storeu_epi64(st[q].count + 8 * p, half_or_whole(p), cnt[q][p]);
-    }
-    scatter_scalar(st[q].x, st[q].a, st[q].scale, i, n, st[q].part, st[q].count);
+  for (uint32_t p = 0; p < P; ++p) {
+    _mm512_mask_storeu_pd(st.part + 8 * p, half_or_whole(p), acc[p]);
+    _mm512_mask_storeu_epi64(st.count + 8 * p, half_or_whole(p), cnt[p]);
   }
+  scatter_scalar(st.x, st.a, st.scale, i, n, st.part, st.count);
 }
 
 // Four 64-bit entries at lo and four at hi in one register.
@@ -212,6 +198,7 @@ __attribute__((target("avx512f"))) void gather_avx512(const uint16_t* tok, const
   }
   gather_avx2(tok + i, g, len - i, row + i);
 }
+
 // gather_column_small_vocab with AVX-512: eight registers of eight positions, each position's
 // additions in sample order; the tokens of a partial row are read masked (the lanes past len add
 // g[0] and are not stored). The token rows are T apart, one stream per sample: each is asked for
@@ -251,8 +238,7 @@ template <uint32_t N>
 void scatter_n_widest(const uint16_t* x, const float* a, float scale, uint32_t n, double* part, uint64_t* count,
                       bool fresh) {
   if (avx512_loops()) {
-    const ScatterStream one{x, a, scale, part, count};
-    return scatter_streams_avx512<N, 1>(&one, n, fresh);
+    return scatter_one_avx512<N>(ScatterStream{x, a, scale, part, count}, n, fresh);
   }
   scatter_n<N>(x, a, scale, n, part, count, fresh);
 }
