@@ -6,7 +6,7 @@
 #     scripts/slurm/submit.sh [sbatch options for the array, such as --cpus-per-task=4]
 # A task cancelled or failed leaves the merge's afterok unmet for good. Resubmitting its tasks
 # (same SCB, SWEEP, OUT, SHARDS; they continue their shards) replaces the merge by one that
-# waits for them and for the array's tasks still queued or running; prints the new pair:
+# waits for them and for every task of the old array to end; prints the new pair:
 #   scripts/slurm/submit.sh --again ARRAY_JOB MERGE_JOB TASKS [sbatch options]   (TASKS: 3 or 1,5)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,8 +32,13 @@ if [ "${1:-}" = --again ]; then
   array_job=$2 merge_job=$3 tasks=$4
   shift 4
   job=$(submit_tasks "$tasks" "$@")
+  # afterany on the old array as a whole, not on a list of its tasks picked by state: a task being
+  # requeued passes through states (completing, requeued) that such a list misses, and the merge
+  # then ran before it finished. A cancelled or failed task is over for afterany, and merge.sh
+  # checks that every run is complete. An array that Slurm no longer knows is omitted (sbatch
+  # refuses a dependency on an unknown job); then none of its tasks is still to finish.
   dependency=afterok:$job
-  for task in $(squeue -h -r -j "$array_job" -t PD,CF,R,S -o %i 2>/dev/null || true); do dependency=$dependency:$task; done
+  if [ -n "$(squeue -h -j "$array_job" -o %i 2>/dev/null | head -1)" ]; then dependency=$dependency,afterany:$array_job; fi
   scancel "$merge_job" 2>/dev/null || true
   echo "$job $(submit_merge "$dependency")"
 else
