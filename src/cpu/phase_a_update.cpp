@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "cpu_phases.hpp"
+#include "scb/cpu/noise_draw.hpp"
 #include "scb/cpu/small_vocab.hpp"
 
 namespace scb::cpu {
@@ -83,8 +84,9 @@ void update_population_column(const CpuState& st, uint32_t r, uint32_t k, uint32
   for (uint32_t i = 0; i < len; ++i) grad[i] = base + slope * static_cast<double>(ak[i]);
   if (p.noise[r] > 0) {
     const double noise_sd = p.noise[r] / std::sqrt(double(p.batch_size[r]));
-    NoiseCursor noise(p.seed[r], static_cast<uint32_t>(p.step[r]));
-    for (uint32_t i = 0; i < len; ++i) grad[i] += noise_sd * noise.at(uint64_t(k) * T + t0 + i);
+    double noise[kBlock];
+    draw_noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 0, uint64_t(k) * T + t0, len, noise);
+    for (uint32_t i = 0; i < len; ++i) grad[i] += noise_sd * noise[i];
   }
   for (uint32_t q = pb.q_ptr[k]; q < pb.q_ptr[k + 1]; ++q)
     if (pb.q_pos[q] >= t0 && pb.q_pos[q] < t1) grad[pb.q_pos[q] - t0] += s.pop.spike[k] * pb.q_w[q];

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "cpu_phases.hpp"
+#include "scb/cpu/noise_draw.hpp"
 #include "scb/cpu/small_vocab.hpp"
 
 namespace scb::cpu {
@@ -115,8 +116,12 @@ void population_v_update(CpuState& st, size_t r) {
   s.pop = population_gradient_terms(p.problem(r), p.V_of(r), st.attention(r), s.dV.data());
   if (p.noise[r] > 0) {
     const double sd = p.noise[r] / std::sqrt(double(p.batch_size[r]));
-    NoiseCursor noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 1);
-    for (size_t e = 0; e < size_t(N) * N; ++e) s.dV[e] += sd * noise.at(e);
+    double noise[256];
+    for (size_t e0 = 0; e0 < size_t(N) * N; e0 += 256) {
+      const uint32_t n = static_cast<uint32_t>(std::min<size_t>(256, size_t(N) * N - e0));
+      draw_noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 1, e0, n, noise);
+      for (uint32_t i = 0; i < n; ++i) s.dV[e0 + i] += sd * noise[i];
+    }
   }
   for (uint32_t k = 0; k < N; ++k)
     s.col_mean[k] = p.project[r] && !st.softmax() ? static_cast<float>(s.pop.mean[k]) : 0.0f;
@@ -130,10 +135,11 @@ void sum_noise_block(CpuState& st, uint32_t r, uint32_t blk) {
   RunScratch& s = st.runs[r];
   const uint32_t N = p.N, T = p.T;
   const uint32_t t0 = blk * kBlock, t1 = std::min(T, t0 + kBlock);
+  double noise[kBlock];
   for (uint32_t k = 0; k < N; ++k) {
-    NoiseCursor noise(p.seed[r], static_cast<uint32_t>(p.step[r]));
+    draw_noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 0, uint64_t(k) * T + t0, t1 - t0, noise);
     double sum = 0;
-    for (uint32_t t = t0; t < t1; ++t) sum += noise.at(uint64_t(k) * T + t);
+    for (uint32_t i = 0; i < t1 - t0; ++i) sum += noise[i];
     s.noise_sum[size_t(blk) * N + k] = sum;
   }
 }

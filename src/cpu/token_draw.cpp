@@ -348,6 +348,15 @@ DrawIsa detect_isa() {
 
 }  // namespace
 
+namespace token_draw_detail {
+__attribute__((target("avx2"))) void philox_words8(uint64_t seed, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
+                                                   uint32_t words[4][8]) {
+  __m256i w[4];
+  Philox8(c1, c2, c3, seed).blocks(c0, w);
+  for (int j = 0; j < 4; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(words[j]), w[j]);
+}
+}  // namespace token_draw_detail
+
 bool draw_isa_supported(DrawIsa isa) {
   switch (isa) {
     case DrawIsa::avx512:  // BW and VL: the 16-bit stores and compares of the loops around it

@@ -320,6 +320,13 @@ SCB_AVX512 void narrow_tokens_avx512(const uint32_t* x, uint32_t n, uint16_t* ou
   for (; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
 }
 
+SCB_AVX512 void philox_words16(uint64_t seed, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
+                               uint32_t words[4][16]) {
+  __m512i w[4];
+  Philox16(c1, c2, c3, seed).blocks(c0, w);
+  for (int j = 0; j < 4; ++j) _mm512_storeu_si512(words[j], w[j]);
+}
+
 #undef SCB_AVX512
 #pragma GCC diagnostic pop
 

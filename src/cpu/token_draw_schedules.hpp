@@ -67,6 +67,10 @@ void draw_sample_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t st
 void draw_sample_metas_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample0,
                               uint32_t count, SampleMeta* out);
 void narrow_tokens_avx512(const uint32_t* x, uint32_t n, uint16_t* out);
+// The words of Philox blocks (c0 + lane, c1, c2, c3) for sixteen (eight) lanes: words[j][lane] is
+// philox(seed, c0 + lane, c1, c2, c3).v[j] (the population noise's generator, noise_draw.cpp).
+void philox_words16(uint64_t seed, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t words[4][16]);
+void philox_words8(uint64_t seed, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t words[4][8]);
 #endif
 
 }  // namespace token_draw_detail

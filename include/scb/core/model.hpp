@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "scb/core/alias.hpp"
+#include "scb/core/gaussian.hpp"
 #include "scb/core/hd.hpp"
 #include "scb/core/philox.hpp"
 
@@ -100,30 +101,12 @@ namespace scb {
 
 // Gradient noise of the population simulation: coordinates 4*block .. 4*block+3 of matrix
 // `matrix` (0 = A by columns, 1 = V row-major) at `step` get four standard normals from one
-// Philox block by Box-Muller on 32-bit uniforms (tails cut at 6.66 sigma; 2^-32 resolution).
-// sin and cos of 2 pi u: sincospi on the device (double sin/cos take a local-memory slow path
-// for large arguments, which the CUDA build forbids), sin/cos on the host.
-SCB_HD void sincos_2pi(double u, double& s, double& c) {
-#if defined(__CUDA_ARCH__)
-  sincospi(2.0 * u, &s, &c);
-#else
-  const double angle = 6.283185307179586476925 * u;
-  s = sin(angle);
-  c = cos(angle);
-#endif
-}
-
+// Philox block, words (0, 1) and (2, 3) by Box-Muller (normal_pair of gaussian.hpp: the same
+// bits on the host, vectorised or not, and on the device).
 SCB_HD void gradient_noise_block(uint64_t seed, uint32_t step, uint32_t matrix, uint32_t block, double z[4]) {
   const Philox4 w = philox(seed, block, matrix, step, kStreamNoise);
-  double s, c;
-  const double r0 = sqrt(-2.0 * log((static_cast<double>(w.v[0]) + 0.5) * 0x1.0p-32));
-  sincos_2pi((static_cast<double>(w.v[1]) + 0.5) * 0x1.0p-32, s, c);
-  z[0] = r0 * c;
-  z[1] = r0 * s;
-  const double r1 = sqrt(-2.0 * log((static_cast<double>(w.v[2]) + 0.5) * 0x1.0p-32));
-  sincos_2pi((static_cast<double>(w.v[3]) + 0.5) * 0x1.0p-32, s, c);
-  z[2] = r1 * c;
-  z[3] = r1 * s;
+  normal_pair(w.v[0], w.v[1], z[0], z[1]);
+  normal_pair(w.v[2], w.v[3], z[2], z[3]);
 }
 
 SCB_HD double gradient_noise(uint64_t seed, uint32_t step, uint32_t matrix, uint64_t index) {
