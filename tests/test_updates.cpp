@@ -149,6 +149,47 @@ TEST(ShrinkColumn, DispatchedCloneEqualsPlainLoop) {
     }
 }
 
+// The same with what the fused AVX-512 tile (one pass: update, sum, range, zero flag) must get
+// right besides: NaN, infinities and -0 in the column, a non-zero projection mean, an infinite
+// pending scale, and the zero flags (tiles that become all +0, and one that holds a -0).
+TEST(ShrinkColumn, SpecialValuesAndZeroFlagsEqualPlainLoop) {
+  const uint32_t T = 4 * scb::kTileLength + 9;
+  std::vector<float> a(T);
+  for (uint32_t t = 0; t < T; ++t) a[t] = float(scbtest::test_uniform(4, t) - 0.5) * 1e-6f;
+  for (uint32_t t = scb::kTileLength; t < 2 * scb::kTileLength; ++t) a[t] = 0.0f;  // stays +0
+  a[2 * scb::kTileLength + 3] = -0.0f;
+  a[3] = NAN, a[17] = INFINITY, a[40] = -INFINITY, a[3 * scb::kTileLength + 1] = 3e38f;
+  for (float mean : {0.0f, 1e-4f})
+    for (float c : {1.0f, 1.0f / 0.97f, INFINITY})
+      for (bool threshold : {true, false}) {
+        const scb::AUpdateRule rule{0.02f, 2.0f, mean, 2e-7f, threshold};
+        std::vector<float> got = a, want = a;
+        const uint32_t tiles = (T + scb::kTileLength - 1) / scb::kTileLength;
+        std::vector<double> got_sums(tiles), want_sums(tiles);
+        std::vector<uint8_t> flags(tiles, 0), want_flags(tiles);
+        const bool got_bad = scb::shrink_column(got.data(), T, c, rule, 1.0f, got_sums.data(), 1, flags.data());
+        bool want_bad = false;
+        for (uint32_t tile = 0; tile < tiles; ++tile) {
+          const uint32_t t0 = tile * scb::kTileLength, len = std::min(T - t0, scb::kTileLength);
+          for (uint32_t i = t0; i < t0 + len; ++i) want[i] = scb::update_attention(want[i] * c, 0.0f, rule);
+          want_sums[tile] = scb::tile_sum_scalar(want.data() + t0, len, 1.0f, want_bad);
+          want_flags[tile] = scb::tile_is_zero(want.data() + t0, len);
+        }
+        const std::string what = "mean " + std::to_string(mean) + " c " + std::to_string(c) + " threshold " +
+                                 std::to_string(threshold);
+        EXPECT_TRUE(same_bits(got, want)) << what;
+        EXPECT_EQ(got_bad, want_bad) << what;
+        EXPECT_TRUE(want_bad) << what;  // the NaN and the infinities are out of range
+        for (uint32_t tile = 0; tile < tiles; ++tile) {
+          uint64_t gb, wb;  // NaN sums compare by their bits
+          std::memcpy(&gb, &got_sums[tile], 8), std::memcpy(&wb, &want_sums[tile], 8);
+          EXPECT_EQ(gb, wb) << what << " tile " << tile;
+          EXPECT_EQ(flags[tile], want_flags[tile]) << what << " tile " << tile;
+        }
+        if (mean == 0.0f && c == 1.0f) EXPECT_EQ(want_flags[1], 1) << what;  // the all-zero tile stays +0
+      }
+}
+
 // tile_sum (AVX2 where available) gives tile_sum_scalar's bits and range verdict for every
 // length up to a tile, with infinities, NaN and entries just past the limit anywhere in it.
 TEST(TileSum, VectorEqualsScalarBitForBit) {
