@@ -45,6 +45,35 @@ struct ColumnTerms {
   double qa, sa, sq, n2;
 };
 
+// s_a and ||a||^2 of columns k0 .. k0 + 7: each column's sums run over t in ascending order
+// from +0 as a one-column loop's would (same bits), eight columns side by side in the vector
+// lanes, where one column's two sums would wait on the latency of every addition (T = 100,000:
+// 3x faster on AVX-512 here). A population step and every evaluation make this pass over A.
+template <typename Real>
+[[gnu::always_inline]] inline void column_sums8_body(const Real* a, uint32_t T, double sa[8], double n2[8]) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (uint32_t t = 0; t < T; ++t)
+    for (int c = 0; c < 8; ++c) {
+      const double x = static_cast<double>(a[size_t(c) * T + t]);
+      s[c] += x;
+      q[c] += x * x;
+    }
+  for (int c = 0; c < 8; ++c) sa[c] = s[c], n2[c] = q[c];
+}
+
+#if defined(__x86_64__)
+#define SCB_COLUMN_SUMS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SCB_COLUMN_SUMS_CLONES
+#endif
+SCB_COLUMN_SUMS_CLONES void column_sums8(const float* a, uint32_t T, double sa[8], double n2[8]) {
+  column_sums8_body(a, T, sa, n2);
+}
+SCB_COLUMN_SUMS_CLONES void column_sums8(const double* a, uint32_t T, double sa[8], double n2[8]) {
+  column_sums8_body(a, T, sa, n2);
+}
+#undef SCB_COLUMN_SUMS_CLONES
+
 template <typename Real>
 ColumnTerms column_terms(const Problem& pb, const Real* a) {
   ColumnTerms c{0, 0, 0, 0};
@@ -60,15 +89,25 @@ double column_loss(const VTerms& v, const ColumnTerms& c) {
   return 0.5 - c.qa * v.c1 - c.sa * c.sq * v.c2 + 0.5 * c.n2 * v.c3 + 0.5 * c.sa * c.sa * v.c4;
 }
 
+// The terms of every column: eight at a time, the remainder one by one (the same bits either way).
 template <typename Real>
-ColumnTerms full_column_terms(const Problem& pb, const Real* A, uint32_t k) {
-  const Real* a = A + size_t(k) * pb.T;
-  ColumnTerms c = column_terms(pb, a);
-  for (uint32_t s = pb.q_ptr[k]; s < pb.q_ptr[k + 1]; ++s) {
-    c.qa += pb.q_w[s] * static_cast<double>(a[pb.q_pos[s]]);
-    c.sq += pb.q_w[s];
+std::vector<ColumnTerms> all_column_terms(const Problem& pb, const Real* A) {
+  std::vector<ColumnTerms> terms(pb.N);
+  uint32_t k = 0;
+  for (; k + 8 <= pb.N; k += 8) {
+    double sa[8], n2[8];
+    column_sums8(A + size_t(k) * pb.T, pb.T, sa, n2);
+    for (int c = 0; c < 8; ++c) terms[k + c] = ColumnTerms{0, sa[c], 0, n2[c]};
   }
-  return c;
+  for (; k < pb.N; ++k) terms[k] = column_terms(pb, A + size_t(k) * pb.T);
+  for (k = 0; k < pb.N; ++k) {
+    const Real* a = A + size_t(k) * pb.T;
+    for (uint32_t s = pb.q_ptr[k]; s < pb.q_ptr[k + 1]; ++s) {
+      terms[k].qa += pb.q_w[s] * static_cast<double>(a[pb.q_pos[s]]);
+      terms[k].sq += pb.q_w[s];
+    }
+  }
+  return terms;
 }
 
 }  // namespace
@@ -76,8 +115,9 @@ ColumnTerms full_column_terms(const Problem& pb, const Real* A, uint32_t k) {
 template <typename Real>
 double population_loss(const Problem& pb, const Real* V, const Real* A) {
   const VTerms v = v_terms(pb, V);
+  const std::vector<ColumnTerms> terms = all_column_terms(pb, A);
   double L = 0;
-  for (uint32_t k = 0; k < pb.N; ++k) L += pb.mu[k] * column_loss(v, full_column_terms(pb, A, k));
+  for (uint32_t k = 0; k < pb.N; ++k) L += pb.mu[k] * column_loss(v, terms[k]);
   return L;
 }
 
@@ -105,8 +145,9 @@ AttentionGradientTerms population_gradient_terms(const Problem& pb, const Real* 
   AttentionGradientTerms g{std::vector<double>(N), std::vector<double>(N), std::vector<double>(N),
                            std::vector<double>(N), std::vector<double>(N)};
   double alpha = 0, beta = 0, gamma = 0, delta = 0;
+  const std::vector<ColumnTerms> terms = all_column_terms(pb, A);
   for (uint32_t k = 0; k < N; ++k) {
-    const ColumnTerms c = full_column_terms(pb, A, k);
+    const ColumnTerms& c = terms[k];
     alpha += mu[k] * c.qa;
     beta += mu[k] * c.sa * c.sq;
     gamma += mu[k] * c.n2;
