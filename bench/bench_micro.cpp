@@ -30,6 +30,7 @@
 #include "scb/core/runpack.hpp"
 #include "scb/cpu/sample.hpp"
 #include "scb/cpu/small_vocab.hpp"
+#include "scb/cpu/noise_draw.hpp"
 #include "scb/cpu/token_draw.hpp"
 
 namespace {
@@ -146,6 +147,34 @@ BENCHMARK(BM_DrawTokensOmp)
     ->UseRealTime();
 
 // Philox alone (no alias lookup): how much of the limit is the generator.
+// The population noise (normals per second): draw_noise in each form (isa 0 scalar, 1 AVX2 =
+// x86-64-v3, 2 AVX-512 = x86-64-v4), 64 normals per call as a tile asks, against the scalar
+// gradient_noise one coordinate at a time (isa 9: Philox per block and the same Box-Muller).
+void BM_DrawNoise(benchmark::State& state) {
+  const auto isa = static_cast<scb::DrawIsa>(state.range(0));
+  const bool one_by_one = state.range(0) == 9;
+  if (!one_by_one && !scb::noise_isa_supported(isa)) {
+    state.SkipWithError("this CPU lacks the instruction set");
+    return;
+  }
+  double z[64], sink = 0;
+  uint64_t index = 0;
+  for (auto _ : state) {
+    if (one_by_one) {
+      scb::NoiseCursor noise(7, 3);
+      for (uint32_t i = 0; i < 64; ++i) z[i] = noise.at(index + i);
+    } else {
+      scb::draw_noise_with(isa, 7, 3, 0, index, 64, z);
+    }
+    sink += z[index & 63u];
+    index += 64;
+    benchmark::DoNotOptimize(sink);
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()) * 64);
+  state.SetLabel(one_by_one ? "gradient_noise" : scb::draw_isa_name(isa));
+}
+BENCHMARK(BM_DrawNoise)->ArgName("isa")->Arg(9)->Arg(0)->Arg(1)->Arg(2);
+
 void BM_Philox(benchmark::State& state) {
   uint32_t c = 0, sink = 0;
   for (auto _ : state) {
