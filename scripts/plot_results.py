@@ -4,8 +4,9 @@
     /usr/bin/python3 scripts/plot_results.py EXPERIMENT OUT_DIR [--img DIR]
 
 EXPERIMENT is one of 01_l1_vs_sgd, 02_scaling_N_T, 03_population_large, 03b_population_vs_sampled,
-04_transfer, 05_softmax_vs_linear, 06_batch_size; OUT_DIR is what `scb sweep` (or, for
-04_transfer, configs/paper/04_transfer.sh) wrote. Writes DIR/EXPERIMENT.png (default DIR:
+04_transfer, 05_softmax_vs_linear, 06_batch_size, 03c_gaussian_ladder, 08d_sgd_tuned,
+07i_lr_steps; OUT_DIR is what `scb sweep` (or, for 04_transfer, configs/paper/04_transfer.sh,
+for 07i_lr_steps configs/paper/07i_lr_steps.sh) wrote. Writes DIR/EXPERIMENT.png (default DIR:
 docs/img/results) and prints the figures the picture shows (final medians per curve).
 Every curve is the median over replicates (or problem seeds); the band spans their minimum to
 maximum. Diverged runs are left out of the curves and counted in the legend.
@@ -386,9 +387,44 @@ def exp08d(d, path):
                       "(median over 4 seeds)")
 
 
+def exp07i(d, path):
+    """07i: the second stage at lr_A 2e-5 and the third at 1e-5, each from the last one's state, on
+    one axis of total samples, beside 07g's constant-lr_A run (docs/results/07g_curve.csv)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    stages, offset = [], 0
+    for name, label, color in (("stage1", "stage 1: plain SGD", "tab:blue"),
+                               ("stage2", "stage 2: proximal, lr_A 2e-5, lr_V 0.1", "tab:red"),
+                               ("stage3", "stage 3: proximal, lr_A 1e-5 (seed 2)", "tab:purple")):
+        f = os.path.join(d, name, "curves.csv")
+        if not os.path.exists(f):
+            break
+        cv = pd.read_csv(f, dtype={"run_id": str})
+        stages.append((cv, offset, label, color))
+        offset += int(cv["samples"].max())
+    ref = pd.read_csv(os.path.join(here, "..", "docs", "results", "07g_curve.csv"), dtype={"run_id": str})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, zoom in zip(axes, (False, True)):
+        ax.plot(ref["samples"] / 1e6, ref["dist_A_norm"], color="0.6", lw=1.2, label="07g: lr_A 2e-5, lr_V 1 throughout")
+        for cv, off, label, color in stages:
+            ax.plot((cv["samples"] + off) / 1e6, cv["dist_A_norm"], color=color, label=label)
+        ax.axhline(0.3, color="k", ls="--", lw=0.8)
+        ax.set(xlabel="samples (millions)", ylabel="dist_A_norm", yscale="log")
+        if zoom:
+            ax.set(xlim=(12.5, None), ylim=(0.15, 5), title="after the first stage")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=8)
+    for cv, off, label, _ in stages:
+        last = cv.iloc[-1]
+        print(f"07i {label}: {int(last['step'])} steps, {(last['samples'] + off) / 1e6:.2f} M samples in all, "
+              f"dist_A_norm {last['dist_A_norm']:.4f} (best {cv['dist_A_norm'].min():.4f}), "
+              f"dist_V_norm {last['dist_V_norm']:.3f}")
+    finish(fig, path, "07i: N = 100, T = 100,000, B = 64; does a smaller lr_A break the floor of a constant one?")
+
+
 EXPERIMENTS = {"01_l1_vs_sgd": exp01, "02_scaling_N_T": exp02, "03_population_large": exp03,
                "03b_population_vs_sampled": exp03b, "04_transfer": exp04, "05_softmax_vs_linear": exp05,
-               "06_batch_size": exp06, "03c_gaussian_ladder": exp03c, "08d_sgd_tuned": exp08d}
+               "06_batch_size": exp06, "03c_gaussian_ladder": exp03c, "08d_sgd_tuned": exp08d,
+               "07i_lr_steps": exp07i}
 
 
 def main():
