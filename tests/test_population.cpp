@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -100,6 +101,63 @@ TEST(PopulationLoss, BayesPredictorIsOptimal) {
     std::vector<double> V, A;
     random_params(pb->N, pb->T, s, V, A);
     EXPECT_GE(scb::population_loss(*pb, V.data(), A.data()), pb->bayes_loss - 1e-12);
+  }
+}
+
+// A plain mirror of docs/model.md section 4 in the engine's order of operations: every sum from
+// +0 in ascending index order, one column at a time.
+template <typename Real>
+double plain_loss(const scb::Problem& pb, const Real* V, const Real* A) {
+  const uint32_t N = pb.N, T = pb.T;
+  const double* mu = pb.mu.data();
+  std::vector<double> Vmu(N);
+  double trDPtV = 0, trDVtV = 0, muVmu = 0, vmu2 = 0;
+  for (uint32_t i = 0; i < N; ++i) {
+    double vmu = 0;
+    for (uint32_t j = 0; j < N; ++j) {
+      const double v = static_cast<double>(V[size_t(i) * N + j]);
+      vmu += v * mu[j];
+      trDPtV += mu[j] * pb.P[size_t(i) * N + j] * v;
+      trDVtV += mu[j] * v * v;
+    }
+    Vmu[i] = vmu;
+  }
+  for (uint32_t i = 0; i < N; ++i) muVmu += mu[i] * Vmu[i], vmu2 += Vmu[i] * Vmu[i];
+  const double c1 = trDPtV - muVmu, c2 = muVmu, c3 = trDVtV - vmu2, c4 = vmu2;
+  double L = 0;
+  for (uint32_t k = 0; k < N; ++k) {
+    double sa = 0, n2 = 0, qa = 0, sq = 0;
+    for (uint32_t t = 0; t < T; ++t) {
+      const double x = static_cast<double>(A[size_t(k) * T + t]);
+      sa += x;
+      n2 += x * x;
+    }
+    for (uint32_t s = pb.q_ptr[k]; s < pb.q_ptr[k + 1]; ++s) {
+      qa += pb.q_w[s] * static_cast<double>(A[size_t(k) * T + pb.q_pos[s]]);
+      sq += pb.q_w[s];
+    }
+    L += mu[k] * (0.5 - qa * c1 - sa * sq * c2 + 0.5 * n2 * c3 + 0.5 * sa * sa * c4);
+  }
+  return L;
+}
+
+// The engine sums eight columns side by side in vector lanes; each column's sums must still be
+// the one-column loop's, bit for bit (a one-ulp change of a sum would hide from the golden
+// digests, which print the loss to 10 digits): N below, at and past a group of eight.
+TEST(PopulationLoss, EveryColumnSummedInPositionOrderBitForBit) {
+  for (uint32_t N : {7u, 8u, 12u, 17u}) {
+    const auto pb = small_problem(5, N, 53, 3);
+    std::vector<float> Vf, Af;
+    std::vector<double> Vd, Ad;
+    random_params(N, pb->T, 11, Vf, Af);
+    random_params(N, pb->T, 12, Vd, Ad);
+    const double got_f = scb::population_loss(*pb, Vf.data(), Af.data()), want_f = plain_loss(*pb, Vf.data(), Af.data());
+    const double got_d = scb::population_loss(*pb, Vd.data(), Ad.data()), want_d = plain_loss(*pb, Vd.data(), Ad.data());
+    uint64_t a, b;
+    std::memcpy(&a, &got_f, 8), std::memcpy(&b, &want_f, 8);
+    EXPECT_EQ(a, b) << "float, N = " << N << ": " << got_f << " against " << want_f;
+    std::memcpy(&a, &got_d, 8), std::memcpy(&b, &want_d, 8);
+    EXPECT_EQ(a, b) << "double, N = " << N << ": " << got_d << " against " << want_d;
   }
 }
 

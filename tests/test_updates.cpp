@@ -156,8 +156,8 @@ TEST(ShrinkColumn, SpecialValuesAndZeroFlagsEqualPlainLoop) {
   const uint32_t T = 4 * scb::kTileLength + 9;
   std::vector<float> a(T);
   for (uint32_t t = 0; t < T; ++t) a[t] = float(scbtest::test_uniform(4, t) - 0.5) * 1e-6f;
-  for (uint32_t t = scb::kTileLength; t < 2 * scb::kTileLength; ++t) a[t] = 0.0f;  // stays +0
-  a[2 * scb::kTileLength + 3] = -0.0f;
+  for (uint32_t t = scb::kTileLength; t < 3 * scb::kTileLength; ++t) a[t] = 0.0f;  // tile 1 stays +0,
+  a[2 * scb::kTileLength + 3] = -0.0f;  // tile 2 holds a -0 (+0 after the update when thresholded)
   a[3] = NAN, a[17] = INFINITY, a[40] = -INFINITY, a[3 * scb::kTileLength + 1] = 3e38f;
   for (float mean : {0.0f, 1e-4f})
     for (float c : {1.0f, 1.0f / 0.97f, INFINITY})
@@ -186,7 +186,10 @@ TEST(ShrinkColumn, SpecialValuesAndZeroFlagsEqualPlainLoop) {
           EXPECT_EQ(gb, wb) << what << " tile " << tile;
           EXPECT_EQ(flags[tile], want_flags[tile]) << what << " tile " << tile;
         }
-        if (mean == 0.0f && c == 1.0f) EXPECT_EQ(want_flags[1], 1) << what;  // the all-zero tile stays +0
+        if (mean == 0.0f && c == 1.0f) {
+          EXPECT_EQ(want_flags[1], 1) << what;               // the all-zero tile stays +0
+          EXPECT_EQ(want_flags[2], threshold ? 1 : 0) << what;  // S_tau(-0) = +0; without it -0 stays
+        }
       }
 }
 

@@ -35,12 +35,16 @@ if [ "${1:-}" = --again ]; then
   # afterany on the old array as a whole, not on a list of its tasks picked by state: a task being
   # requeued passes through states (completing, requeued) that such a list misses, and the merge
   # then ran before it finished. A cancelled or failed task is over for afterany, and merge.sh
-  # checks that every run is complete. An array that Slurm no longer knows is omitted (sbatch
-  # refuses a dependency on an unknown job); then none of its tasks is still to finish.
-  dependency=afterok:$job
-  if [ -n "$(squeue -h -j "$array_job" -o %i 2>/dev/null | head -1)" ]; then dependency=$dependency,afterany:$array_job; fi
+  # checks that every run is complete. sbatch refuses a dependency on a job Slurm no longer knows
+  # (an array long finished: none of its tasks is left to wait for); then the merge waits on the
+  # new tasks alone (were the refusal anything else, a merge that starts early fails in merge.sh,
+  # naming the unfinished runs). The new merge is in place before the old one is cancelled.
+  if ! merge=$(submit_merge "afterok:$job,afterany:$array_job" 2>/dev/null); then
+    echo "submit.sh: sbatch refused afterany:$array_job (no longer known to Slurm?); the merge waits on job $job" >&2
+    merge=$(submit_merge "afterok:$job")
+  fi
   scancel "$merge_job" 2>/dev/null || true
-  echo "$job $(submit_merge "$dependency")"
+  echo "$job $merge"
 else
   job=$(submit_tasks "0-$((SHARDS - 1))" "$@")
   echo "$job $(submit_merge "afterok:$job")"

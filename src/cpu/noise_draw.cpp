@@ -90,7 +90,8 @@ DrawIsa choose_noise_isa() {
 bool noise_isa_supported(DrawIsa isa) {
 #if defined(__x86_64__) || defined(__i386__)
   if (isa == DrawIsa::avx512) return draw_isa_supported(isa) && __builtin_cpu_supports("x86-64-v4");
-  if (isa == DrawIsa::avx2) return draw_isa_supported(isa) && __builtin_cpu_supports("x86-64-v3");
+  if (isa == DrawIsa::avx2 || isa == DrawIsa::avx2_gather)  // one AVX2 form: the noise reads no tables
+    return draw_isa_supported(isa) && __builtin_cpu_supports("x86-64-v3");
 #endif
   return isa == DrawIsa::scalar;
 }

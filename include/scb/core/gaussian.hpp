@@ -7,7 +7,7 @@
 // (src/cpu/noise_draw.cpp), its scalar form and the device compute the same normals, and
 // every step of a population run costs a fraction of what libm's calls did. The words map to
 // u = (w + 1/2) 2^-32, so u is never 0 or 1 and the tails end at sqrt(66 ln 2) = 6.76 sigma.
-// Accuracy: within a few units in the last place of the exact values (tests/test_rng.cpp).
+// Accuracy: within 2 units in the last place of the exact values (tests/test_gaussian.cpp).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
