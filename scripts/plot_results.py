@@ -394,13 +394,17 @@ def exp07i(d, path):
     stages, offset = [], 0
     for name, label, color in (("stage1", "stage 1: plain SGD", "tab:blue"),
                                ("stage2", "stage 2: proximal, lr_A 2e-5, lr_V 0.1", "tab:red"),
-                               ("stage3", "stage 3: proximal, lr_A 1e-5 (seed 2)", "tab:purple")):
+                               ("stage3", "stage 3: proximal, lr_A 1e-5 (seed 2)", "tab:purple"),
+                               ("stage3_control", "stage 3's control: lr_A 2e-5 (seed 2)", "tab:orange")):
         f = os.path.join(d, name, "curves.csv")
         if not os.path.exists(f):
-            break
+            continue
         cv = pd.read_csv(f, dtype={"run_id": str})
+        if cv.empty:  # a sweep still running writes its curve when its run ends
+            continue
         stages.append((cv, offset, label, color))
-        offset += int(cv["samples"].max())
+        if name in ("stage1", "stage2"):  # stage 3 and its control both start from stage 2's state
+            offset += int(cv["samples"].max())
     ref = pd.read_csv(os.path.join(here, "..", "docs", "results", "07g_curve.csv"), dtype={"run_id": str})
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, zoom in zip(axes, (False, True)):

@@ -6,7 +6,8 @@
 #      better second stage, to about 07g's 0.5);
 #   3. configs/paper/07i_stage3.json: 40,000 more at lr_A 1e-5 (a step-wise decay: the
 #      stationary error of SGD scales like sqrt(lr) at a fixed batch), a new seed so that the
-#      minibatches do not repeat stage 2's.
+#      minibatches do not repeat stage 2's; and its control, configs/paper/07i_stage3_control.json:
+#      the same 40,000 steps and seed at stage 2's lr_A 2e-5.
 # Every stage is checkpointed and resumable: rerunning the script continues where it stopped.
 # Usage: configs/paper/07i_lr_steps.sh OUT   (SCB=binary, THREADS=--threads)
 set -euo pipefail
@@ -25,4 +26,6 @@ stage 07h_stage1.json stage1 state1
 stage 07i_stage2.json stage2 state2
 cp "$HERE/07i_stage3.json" "$OUT/stage3.json"
 "$SCB" sweep "$OUT/stage3.json" --out "$OUT/stage3" --threads "$THREADS" --quiet --resume --save-params all
-echo "done: $OUT/stage{1,2} and $OUT/stage3 (runs.csv, curves.csv, milestones.csv)"
+cp "$HERE/07i_stage3_control.json" "$OUT/stage3_control.json"
+"$SCB" sweep "$OUT/stage3_control.json" --out "$OUT/stage3_control" --threads "$THREADS" --quiet --resume
+echo "done: $OUT/stage{1,2}, $OUT/stage3 and $OUT/stage3_control (runs.csv, curves.csv, milestones.csv)"
