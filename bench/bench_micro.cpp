@@ -146,7 +146,6 @@ BENCHMARK(BM_DrawTokensOmp)
     ->ArgsProduct({{3, 500}, {10000}, {64}, {1, 0}})
     ->UseRealTime();
 
-// Philox alone (no alias lookup): how much of the limit is the generator.
 // The population noise (normals per second): draw_noise in each form (isa 0 scalar, 1 AVX2 =
 // x86-64-v3, 2 AVX-512 = x86-64-v4), 64 normals per call as a tile asks, against the scalar
 // gradient_noise one coordinate at a time (isa 9: Philox per block and the same Box-Muller).
@@ -175,6 +174,7 @@ void BM_DrawNoise(benchmark::State& state) {
 }
 BENCHMARK(BM_DrawNoise)->ArgName("isa")->Arg(9)->Arg(0)->Arg(1)->Arg(2);
 
+// Philox alone (no alias lookup): how much of the limit is the generator.
 void BM_Philox(benchmark::State& state) {
   uint32_t c = 0, sink = 0;
   for (auto _ : state) {

@@ -149,9 +149,9 @@ TEST(ShrinkColumn, DispatchedCloneEqualsPlainLoop) {
     }
 }
 
-// The same with what the fused AVX-512 tile (one pass: update, sum, range, zero flag) must get
-// right besides: NaN, infinities and -0 in the column, a non-zero projection mean, an infinite
-// pending scale, and the zero flags (tiles that become all +0, and one that holds a -0).
+// The same with what the previous test leaves out: NaN, infinities and -0 in the column, a
+// non-zero projection mean, an infinite pending scale, and the zero flags (a tile that stays all
+// +0, and one that holds a -0).
 TEST(ShrinkColumn, SpecialValuesAndZeroFlagsEqualPlainLoop) {
   const uint32_t T = 4 * scb::kTileLength + 9;
   std::vector<float> a(T);

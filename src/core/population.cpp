@@ -45,20 +45,21 @@ struct ColumnTerms {
   double qa, sa, sq, n2;
 };
 
-// s_a and ||a||^2 of columns k0 .. k0 + 7: each column's sums run over t in ascending order
-// from +0 as a one-column loop's would (same bits), eight columns side by side in the vector
-// lanes, where one column's two sums would wait on the latency of every addition (T = 100,000:
-// 3x faster on AVX-512 here). A population step and every evaluation make this pass over A.
-template <typename Real>
-[[gnu::always_inline]] inline void column_sums8_body(const Real* a, uint32_t T, double sa[8], double n2[8]) {
-  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+// s_a and ||a||^2 of Cols consecutive columns: each column's sums run over t in ascending order
+// from +0, the columns side by side in the vector lanes (Cols = 8), where one column's two sums
+// would wait on the latency of every addition (T = 100,000: 3x faster on AVX-512 here). A
+// population step and every evaluation make this pass over A; a remainder of fewer than eight
+// columns takes them one at a time (Cols = 1), with the same bits.
+template <int Cols, typename Real>
+[[gnu::always_inline]] inline void column_sums_body(const Real* a, uint32_t T, double* sa, double* n2) {
+  double s[Cols] = {}, q[Cols] = {};
   for (uint32_t t = 0; t < T; ++t)
-    for (int c = 0; c < 8; ++c) {
+    for (int c = 0; c < Cols; ++c) {
       const double x = static_cast<double>(a[size_t(c) * T + t]);
       s[c] += x;
       q[c] += x * x;
     }
-  for (int c = 0; c < 8; ++c) sa[c] = s[c], n2[c] = q[c];
+  for (int c = 0; c < Cols; ++c) sa[c] = s[c], n2[c] = q[c];
 }
 
 #if defined(__x86_64__)
@@ -67,29 +68,18 @@ template <typename Real>
 #define SCB_COLUMN_SUMS_CLONES
 #endif
 SCB_COLUMN_SUMS_CLONES void column_sums8(const float* a, uint32_t T, double sa[8], double n2[8]) {
-  column_sums8_body(a, T, sa, n2);
+  column_sums_body<8>(a, T, sa, n2);
 }
 SCB_COLUMN_SUMS_CLONES void column_sums8(const double* a, uint32_t T, double sa[8], double n2[8]) {
-  column_sums8_body(a, T, sa, n2);
+  column_sums_body<8>(a, T, sa, n2);
 }
 #undef SCB_COLUMN_SUMS_CLONES
-
-template <typename Real>
-ColumnTerms column_terms(const Problem& pb, const Real* a) {
-  ColumnTerms c{0, 0, 0, 0};
-  for (uint32_t t = 0; t < pb.T; ++t) {
-    const double x = static_cast<double>(a[t]);
-    c.sa += x;
-    c.n2 += x * x;
-  }
-  return c;
-}
 
 double column_loss(const VTerms& v, const ColumnTerms& c) {
   return 0.5 - c.qa * v.c1 - c.sa * c.sq * v.c2 + 0.5 * c.n2 * v.c3 + 0.5 * c.sa * c.sa * v.c4;
 }
 
-// The terms of every column: eight at a time, the remainder one by one (the same bits either way).
+// The terms of every column: s_a and ||a||^2 eight columns at a time, then q.a and s_q.
 template <typename Real>
 std::vector<ColumnTerms> all_column_terms(const Problem& pb, const Real* A) {
   std::vector<ColumnTerms> terms(pb.N);
@@ -99,7 +89,10 @@ std::vector<ColumnTerms> all_column_terms(const Problem& pb, const Real* A) {
     column_sums8(A + size_t(k) * pb.T, pb.T, sa, n2);
     for (int c = 0; c < 8; ++c) terms[k + c] = ColumnTerms{0, sa[c], 0, n2[c]};
   }
-  for (; k < pb.N; ++k) terms[k] = column_terms(pb, A + size_t(k) * pb.T);
+  for (; k < pb.N; ++k) {
+    terms[k] = ColumnTerms{0, 0, 0, 0};
+    column_sums_body<1>(A + size_t(k) * pb.T, pb.T, &terms[k].sa, &terms[k].n2);
+  }
   for (k = 0; k < pb.N; ++k) {
     const Real* a = A + size_t(k) * pb.T;
     for (uint32_t s = pb.q_ptr[k]; s < pb.q_ptr[k + 1]; ++s) {
