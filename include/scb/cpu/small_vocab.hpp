@@ -46,8 +46,9 @@ void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, doub
 // One row of phase 3's gathered gradient, for len <= 64 positions: row[i] = the sum over the
 // samples b = samples[0 .. count) (ascending), in that order from +0.0, of g_b[tok_b[i]], where
 // tok_b = tokens + b * T and g_b = g + b * g_stride (g rows hold kSmallVocabMaxN readable doubles).
-// With AVX-512 the row stays in registers over the samples and is stored once; otherwise
-// gather_small_vocab adds each sample to it in memory. The same additions either way.
+// The row stays in registers over the samples and is stored once (AVX-512: the whole row; AVX2:
+// 32 positions at a time); without AVX2 each sample is added to it in memory. The same additions
+// either way.
 void gather_column_small_vocab(const uint16_t* tokens, uint32_t T, const double* g, uint32_t g_stride,
                                const uint32_t* samples, uint32_t count, uint32_t len, double* row);
 
