@@ -51,6 +51,14 @@ __attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m25
   hi = _mm256_blend_epi32(_mm256_shuffle_epi32(even, 0xF5), odd, 0xAA);    // even's high words down
 }
 
+// mulhilo8 with a multiplier of its own in every lane.
+__attribute__((target("avx2"))) inline void mulhilo8_lanes(__m256i a, __m256i m, __m256i& hi, __m256i& lo) {
+  mulhilo8(a, m, hi, lo);  // right for the even lanes
+  const __m256i odd = _mm256_mul_epu32(_mm256_shuffle_epi32(a, 0xF5), _mm256_shuffle_epi32(m, 0xF5));
+  lo = _mm256_blend_epi32(lo, _mm256_shuffle_epi32(odd, 0xA0), 0xAA);
+  hi = _mm256_blend_epi32(hi, odd, 0xAA);
+}
+
 // Philox rounds on eight lanes, from the round whose keys are key0[0], key1[0] to round 9.
 __attribute__((target("avx2"))) inline void philox_rounds8(__m256i& v0, __m256i& v1, __m256i& v2, __m256i& v3,
                                                            const __m256i* key0, const __m256i* key1, int rounds) {
@@ -187,20 +195,32 @@ __attribute__((target("avx2"))) inline void store_round8(const __m256i x[4], uin
   }
 }
 
-template <typename Lookup>
+// The same 32 tokens narrowed to 16 bits on their way to memory: the transpose's rows hold blocks
+// (c | c + 4), so packing rows 0, 1 and rows 2, 3 gives positions 0..7 | 16..23 and 8..15 | 24..31,
+// whose halves are put in order by two cross-half permutes (tokens are below 65,536: packus keeps them).
+__attribute__((target("avx2"))) inline void store_round8(const __m256i x[4], uint16_t* out) {
+  const __m256i a0 = _mm256_unpacklo_epi32(x[0], x[1]), a1 = _mm256_unpacklo_epi32(x[2], x[3]);
+  const __m256i a2 = _mm256_unpackhi_epi32(x[0], x[1]), a3 = _mm256_unpackhi_epi32(x[2], x[3]);
+  const __m256i p01 = _mm256_packus_epi32(_mm256_unpacklo_epi64(a0, a1), _mm256_unpackhi_epi64(a0, a1));
+  const __m256i p23 = _mm256_packus_epi32(_mm256_unpacklo_epi64(a2, a3), _mm256_unpackhi_epi64(a2, a3));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permute2x128_si256(p01, p23, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16), _mm256_permute2x128_si256(p01, p23, 0x31));
+}
+
+template <typename Lookup, typename Out>
 __attribute__((target("avx2"))) void draw_tokens_avx2_with(const Lookup& table, const ProblemView& pv,
                                                             uint64_t seed, uint32_t step, uint32_t sample,
-                                                            uint32_t t0, uint32_t n, uint32_t* out) {
+                                                            uint32_t t0, uint32_t n, Out* out) {
   const Philox8 philox(sample, step, kStreamTokens, seed);
-  alignas(32) uint32_t last[32];  // a last partial round's tokens (those past n are not kept)
+  alignas(32) Out last[32];  // a last partial round's tokens (those past n are not kept)
   for (uint32_t i = 0; i < n; i += 32) {
-    uint32_t* dst_tokens = i + 32 <= n ? out + i : last;
+    Out* dst_tokens = i + 32 <= n ? out + i : last;
     __m256i w[4];
     philox.blocks((t0 + i) / 4, w);
     __m256i x[4];
     for (int j = 0; j < 4; ++j) x[j] = alias8(table, pv.N, w[j]);
     store_round8(x, dst_tokens);
-    if (dst_tokens == last) std::memcpy(out + i, last, (n - i) * sizeof(uint32_t));
+    if (dst_tokens == last) std::memcpy(out + i, last, (n - i) * sizeof(Out));
   }
 }
 
@@ -233,13 +253,14 @@ class Philox8Samples {
 // Every token of samples sample0 .. sample0 + count - 1 (T a multiple of 4, so that block f of
 // the run of samples is positions 4 f .. 4 f + 3 of out): rounds of eight blocks run across
 // sample boundaries.
-template <typename Lookup>
+template <typename Lookup, typename Out>
 __attribute__((target("avx2"))) void draw_sample_tokens_avx2_with(const Lookup& table, const ProblemView& pv,
                                                                    uint64_t seed, uint32_t step, uint32_t sample0,
-                                                                   uint32_t count, uint32_t* out) {
+                                                                   uint32_t count, Out* out) {
   const uint32_t blocks_per_sample = pv.T / 4, n = count * pv.T;
   const Philox8Samples philox(step, kStreamTokens, seed);
-  alignas(32) uint32_t c0[8], c1[8], last[32];
+  alignas(32) uint32_t c0[8], c1[8];
+  alignas(32) Out last[32];
   for (uint32_t l = 0; l < 8; ++l) c0[l] = l % blocks_per_sample, c1[l] = sample0 + l / blocks_per_sample;
   __m256i block = _mm256_load_si256(reinterpret_cast<const __m256i*>(c0));  // lane l's block and sample
   __m256i sample = _mm256_load_si256(reinterpret_cast<const __m256i*>(c1));
@@ -262,10 +283,38 @@ __attribute__((target("avx2"))) void draw_sample_tokens_avx2_with(const Lookup& 
     }
     __m256i x[4];
     for (int j = 0; j < 4; ++j) x[j] = alias8(table, pv.N, w[j]);
-    uint32_t* dst_tokens = i + 32 <= n ? out + i : last;
+    Out* dst_tokens = i + 32 <= n ? out + i : last;
     store_round8(x, dst_tokens);
-    if (dst_tokens == last) std::memcpy(out + i, last, (n - i) * sizeof(uint32_t));
+    if (dst_tokens == last) std::memcpy(out + i, last, (n - i) * sizeof(Out));
   }
+}
+
+__attribute__((target("avx2"))) inline __m256i gather(const uint32_t* base, __m256i at) {
+  return _mm256_i32gather_epi32(reinterpret_cast<const int*>(base), at, 4);
+}
+
+// draw_sample_meta of model.hpp for the eight samples sample0 + lane (sample_metas16 of the
+// AVX-512 schedule at half the width): each sample's meta block (c0 = 0, c1 the sample), its query
+// from mu's table and its position from the query's q table, whose offset and size differ from
+// lane to lane (gathers). The same integer steps as alias_sample, so the same query, position and
+// output word bit for bit.
+template <typename Lookup>
+__attribute__((target("avx2"))) void sample_metas8(const Lookup& table, const ProblemView& pv,
+                                                   const Philox8Samples& philox, uint32_t sample0, uint32_t* query,
+                                                   uint32_t* position, uint32_t* output_word) {
+  __m256i w[4];
+  philox.blocks(_mm256_setzero_si256(), _mm256_add_epi32(_mm256_set1_epi32(int(sample0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), w);
+  const __m256i k = alias8(table, pv.N, w[0]);
+  const __m256i begin = gather(pv.q_ptr, k), end = gather(pv.q_ptr + 1, k);
+  __m256i idx, frac;
+  mulhilo8_lanes(w[1], _mm256_sub_epi32(end, begin), idx, frac);
+  const __m256i at = _mm256_add_epi32(begin, idx);
+  const __m256i flip = _mm256_set1_epi32(int(0x80000000u));  // unsigned compare via signed
+  const __m256i accept = _mm256_cmpgt_epi32(_mm256_xor_si256(gather(pv.q_threshold, at), flip), _mm256_xor_si256(frac, flip));
+  const __m256i slot = _mm256_blendv_epi8(gather(pv.q_alias, at), idx, accept);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(query), k);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(position), gather(pv.q_pos, _mm256_add_epi32(begin, slot)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(output_word), w[2]);
 }
 
 __attribute__((target("avx2"))) void narrow_tokens_avx2(const uint32_t* x, uint32_t n, uint16_t* out) {
@@ -292,23 +341,43 @@ __attribute__((target("avx2"))) void with_avx2_table(const ProblemView& pv, bool
   draw(LoadTable{thr, al});
 }
 
+// Out: uint32_t, or uint16_t for the tokens narrowed on their way to memory.
+template <typename Out>
 __attribute__((target("avx2"))) void draw_tokens_avx2(const ProblemView& pv, uint64_t seed, uint32_t step,
-                                                       uint32_t sample, uint32_t t0, uint32_t n, uint32_t* out,
+                                                       uint32_t sample, uint32_t t0, uint32_t n, Out* out,
                                                        bool gather) {
-  if (n < 8) return draw_tokens_scalar(pv, seed, step, sample, t0, n, out);
+  if (n < 8) {
+    uint32_t x[8];
+    draw_tokens_scalar(pv, seed, step, sample, t0, n, x);
+    for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<Out>(x[i]);
+    return;
+  }
   with_avx2_table(pv, gather, [&](const auto& table) {
     draw_tokens_avx2_with(table, pv, seed, step, sample, t0, n, out);
   });
 }
 
+template <typename Out>
 __attribute__((target("avx2"))) void draw_sample_tokens_avx2(const ProblemView& pv, uint64_t seed, uint32_t step,
-                                                              uint32_t sample0, uint32_t count, uint32_t* out,
+                                                              uint32_t sample0, uint32_t count, Out* out,
                                                               bool gather) {
   with_avx2_table(pv, gather, [&](const auto& table) {
     draw_sample_tokens_avx2_with(table, pv, seed, step, sample0, count, out);
   });
 }
 
+__attribute__((target("avx2"))) void draw_sample_metas_avx2(const ProblemView& pv, uint64_t seed, uint32_t step,
+                                                             uint32_t sample0, uint32_t count, SampleMeta* out,
+                                                             bool gather) {
+  const Philox8Samples philox(step, kStreamSampleMeta, seed);
+  with_avx2_table(pv, gather, [&](const auto& table) {
+    for (uint32_t c = 0; c < count; c += 8) {
+      alignas(32) uint32_t k[8], s[8], word[8];
+      sample_metas8(table, pv, philox, sample0 + c, k, s, word);
+      for (uint32_t l = 0; l < 8 && c + l < count; ++l) out[c + l] = SampleMeta{k[l], s[l], word[l]};
+    }
+  });
+}
 
 // Loads or gathers for AVX2 tables over 16 entries: the faster of the two on this CPU, timed once
 // on 8 x 2,048 tokens each (under a millisecond; both give the same tokens).
@@ -415,12 +484,14 @@ void narrow_tokens(const uint32_t* x, uint32_t n, uint16_t* out) {
   for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
 }
 
-// The 16-bit forms: the AVX-512 schedule stores the tokens narrowed; the others draw 32-bit words
-// a chunk at a time and narrow them (the same tokens either way).
+// The 16-bit forms: the AVX-512 and AVX2 schedules store the tokens narrowed; the scalar one draws
+// 32-bit words a chunk at a time and narrows them (the same tokens either way).
 void draw_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
                       uint32_t t0, uint32_t n, uint16_t* out) {
 #if defined(SCB_TOKEN_DRAW_X86)
   if (isa == DrawIsa::avx512) return draw_tokens_avx512(pv, seed, step, sample, t0, n, out);
+  if (isa == DrawIsa::avx2 || isa == DrawIsa::avx2_gather)
+    return draw_tokens_avx2(pv, seed, step, sample, t0, n, out, isa == DrawIsa::avx2_gather);
 #endif
   uint32_t chunk[kTokenChunk];
   for (uint32_t i = 0; i < n; i += kTokenChunk) {
@@ -435,6 +506,8 @@ void draw_sample_tokens_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, 
 #if defined(SCB_TOKEN_DRAW_X86)
   if (pv.T % 4 == 0 && count > 1 && isa == DrawIsa::avx512)
     return draw_sample_tokens_avx512(pv, seed, step, sample0, count, out);
+  if (pv.T % 4 == 0 && count > 1 && (isa == DrawIsa::avx2 || isa == DrawIsa::avx2_gather))
+    return draw_sample_tokens_avx2(pv, seed, step, sample0, count, out, isa == DrawIsa::avx2_gather);
 #endif
   if (uint64_t(count) * pv.T <= kSamplesPerDraw * kTokenChunk) {
     uint32_t x[kSamplesPerDraw * kTokenChunk];
@@ -448,6 +521,8 @@ void draw_sample_metas_with(DrawIsa isa, const ProblemView& pv, uint64_t seed, u
                             uint32_t count, SampleMeta* out) {
 #if defined(SCB_TOKEN_DRAW_X86)
   if (isa == DrawIsa::avx512) return token_draw_detail::draw_sample_metas_avx512(pv, seed, step, sample0, count, out);
+  if (isa == DrawIsa::avx2 || isa == DrawIsa::avx2_gather)
+    return draw_sample_metas_avx2(pv, seed, step, sample0, count, out, isa == DrawIsa::avx2_gather);
 #endif
   for (uint32_t i = 0; i < count; ++i) out[i] = draw_sample_meta(pv, seed, step, sample0 + i);
 }
