@@ -75,6 +75,7 @@ class CpuBackend final : public Backend {
     st_ = CpuState{};
     st_.pack = &pack;
     st_.nblocks = (pack.T + kBlock - 1) / kBlock;
+    st_.stream_queried = st_.sampled() && !small_vocab_kernels(pack.N) && pack.T >= cpu::kStreamQueriedMinT;
     // Per-sample rows padded to whole cache lines: threads scattering different samples
     // must not share a line (at N = 3 false sharing made two threads 4x slower than one).
     st_.row = (pack.N + 15) / 16 * 16;
@@ -175,14 +176,14 @@ class CpuBackend final : public Backend {
       if_active(block_items_[i], [&](Item it) { if (noisy(it.run)) cpu::sum_noise_block(st_, it.run, it.index); });
     };
     auto noise_means = [&](size_t r, int) { if (p.active(r) && noisy(r)) cpu::add_noise_means(st_, r); };
-    // Tiles first, then the untouched columns: they write disjoint parts of A and its sums.
+    // Tiles first, then the streamed columns: they write disjoint parts of A and its sums.
     auto a_update = [&](size_t i, int slot) {
       if (i < block_items_.size()) {
         double* tile = st_.tiles.data() + size_t(slot) * p.N * kBlock;
         if_active(block_items_[i], [&](Item it) { cpu::update_a_block(st_, it.run, it.index, tile); });
       } else {
         if_active(column_items_[i - block_items_.size()],
-                  [&](Item it) { cpu::update_untouched_column(st_, it.run, it.index); });
+                  [&](Item it) { cpu::update_streamed_column(st_, it.run, it.index); });
       }
     };
     auto finish = [&](size_t r, int) { if (p.active(r)) cpu::finish_step(st_, r); };
@@ -226,7 +227,7 @@ class CpuBackend final : public Backend {
     double* tile = st_.tiles.data() + size_t(slot) * N * kBlock;
     for (uint32_t blk = 0; blk < st_.nblocks; ++blk) cpu::update_a_block(st_, r, blk, tile);
     if (st_.sampled())
-      for (uint32_t k = 0; k < N; ++k) cpu::update_untouched_column(st_, r, k);
+      for (uint32_t k = 0; k < N; ++k) cpu::update_streamed_column(st_, r, k);
     cpu::finish_step(st_, r);
     if (always_fused_) thread_rows_[size_t(slot)].lend(st_.runs[r]);  // and back
   }
@@ -273,7 +274,7 @@ class CpuBackend final : public Backend {
           s.zero_tiles[size_t(k) * nblocks + blk] =
               tile_is_zero(pack.A_of(r) + size_t(k) * T + blk * kBlock, std::min(T - blk * kBlock, kBlock));
     s.is_touched.assign(N, 0);
-    if (st_.sampled() && small_vocab_kernels(N)) {  // phase 3 gathers column by column
+    if (st_.sampled() && (small_vocab_kernels(N) || st_.stream_queried)) {  // phase 3 gathers column by column
       s.column_begin.assign(N + 1, 0);
       s.by_column.resize(pack.batch_size[r]);
     }

@@ -9,7 +9,8 @@
 //                          projection means per column and the V update (population: the exact
 //                          terms and their noise)
 //   phase_a_update.cpp  3. per (run, block of positions): gather the A-gradient, fused update;
-//                          per (run, untouched column): the streamed shrink pass
+//                          per (run, column): the streamed pass of the untouched (shrink) and,
+//                          at large T, the queried columns
 //   step_finish.cpp     4. per run: renormalisation, divergence, counters
 // Every phase keeps a floating-point order that depends on nothing but the data, so the thread
 // count never changes a result.
@@ -52,8 +53,8 @@ struct RunScratch : SampleRows {
   std::vector<double> mean_sum;   // N: per column, the sum of its samples' projection means
   std::vector<float> inv_mu;      // N
   std::vector<uint32_t> touched;  // columns some sample queried this step
-  std::vector<uint32_t> by_column;  // N <= 4: the B samples by column, each column's in sample order
-  std::vector<uint32_t> column_begin;  // N <= 4: N + 1 offsets of the columns in by_column
+  std::vector<uint32_t> by_column;  // N <= 4 or streamed: the B samples by column, each in sample order
+  std::vector<uint32_t> column_begin;  // N + 1 offsets of the columns in by_column (when by_column is kept)
   std::vector<uint8_t> is_touched;  // N: 1 for the columns in `touched`
   std::vector<uint8_t> col_bad;   // N: an untouched column left the finite/limit range
   std::vector<double> col_sum;    // blocks x N partial column sums (renormalisation)
@@ -69,9 +70,16 @@ struct RunScratch : SampleRows {
   AttentionGradientTerms pop;     // population mode
 };
 
+// From this T on (sampled runs whose N has no small-vocabulary kernels), phase 3 streams each
+// queried column from start to end, like the untouched ones, instead of visiting it 64 entries at a
+// time from every tile: at N = 500, T = 1e5 the tiles read some 60 queried columns and 64 token
+// rows side by side, more streams than the prefetchers follow.
+constexpr uint32_t kStreamQueriedMinT = 4096;
+
 struct CpuState {
   RunPack* pack = nullptr;
   uint32_t nblocks = 0;
+  bool stream_queried = false;  // phase 3 streams the queried columns (kStreamQueriedMinT)
   uint32_t row = 0;  // stride of the per-sample rows h, r, g, counts
   std::vector<RunScratch> runs;
   std::vector<double> tiles;  // per thread: N x kBlock gathered gradient of phase 3
@@ -120,7 +128,7 @@ void sum_noise_block(CpuState& st, uint32_t r, uint32_t blk);
 void add_noise_means(CpuState& st, size_t r);
 // 3. phase_a_update.cpp (tile: the calling thread's N x kBlock gather buffer)
 void update_a_block(CpuState& st, uint32_t r, uint32_t blk, double* tile);
-void update_untouched_column(CpuState& st, uint32_t r, uint32_t k);
+void update_streamed_column(CpuState& st, uint32_t r, uint32_t k);  // untouched, or queried when streamed
 // 4. step_finish.cpp
 void finish_step(CpuState& st, size_t r);
 

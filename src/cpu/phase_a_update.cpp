@@ -4,9 +4,10 @@
 // applying a pending renormalisation on the way (a * c, the float product an eager rescale would
 // have stored). A second pass over the 64 entries, while they are in L1, checks the range and
 // sums the tile for the renormalisation (tile_sum: eight interleaved partial sums, so the update
-// vectorises); step_finish.cpp reduces those sums in block order. Population mode forms
+// vectorises); step_finish.cpp reduces those sums in block order. At large T (stream_queried) the
+// queried columns are done column by column instead, with the same arithmetic. Population mode forms
 // dA = base + slope a + spike q (+ noise) on the fly for every column. The columns no sample
-// queried are streamed per (run, column) instead (update_untouched_column), skipping the tiles
+// queried are streamed per (run, column) instead (update_streamed_column), skipping the tiles
 // the l1 threshold has emptied (exact: they would be rewritten with the same zeros).
 // Softmax attention trains the logits: dl/dw = a (dl/da - a.dl/da), read from the attention cache.
 #include <algorithm>
@@ -26,6 +27,20 @@ template <typename E>
 inline void prefetch_ahead(const E* p, int lines) {
   const char* q = reinterpret_cast<const char*>(p + 8 * kBlock);
   for (int l = 0; l < lines; ++l) __builtin_prefetch(q + 64 * l);
+}
+
+// row[t - t0] = sum over samples[0 .. count) (ascending) of g_b[x_b,t], t in [t0, t0 + len), from
+// +0.0: column k's row of the gathered gradient when samples are those that queried k.
+void gather_row(const CpuState& st, uint32_t r, const uint32_t* samples, uint32_t count, uint32_t t0,
+                uint32_t len, double* row) {
+  const RunScratch& s = st.runs[r];
+  const uint32_t T = st.pack->T;
+  std::fill(row, row + len, 0.0);
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint16_t* tok = s.tokens.data() + size_t(samples[i]) * T + t0;
+    const double* g = s.g.data() + size_t(samples[i]) * st.row;
+    for (uint32_t t = 0; t < len; ++t) row[t] += g[tok[t]];
+  }
 }
 
 // tile row k = sum over the samples that queried k of g[x_t], t in [t0, t0 + len), in sample order.
@@ -103,6 +118,10 @@ void update_a_block(CpuState& st, uint32_t r, uint32_t blk, double* tile) {
   const uint32_t N = p.N, T = p.T;
   const uint32_t t0 = blk * kBlock, len = std::min(T, t0 + kBlock) - t0;
   const bool sampled = st.sampled();
+  if (st.stream_queried) {  // every column is streamed: update_streamed_column
+    s.bad[blk] = false;
+    return;
+  }
   const StepStage stage = st.stage(r);
   if (sampled) gather_block(st, r, t0, len, tile);
   const float limit = p.divergence_limit[r];
@@ -119,22 +138,52 @@ void update_a_block(CpuState& st, uint32_t r, uint32_t blk, double* tile) {
     if (sampled) s.zero_tiles[size_t(k) * st.nblocks + blk] = tile_is_zero(a, len);
   };
   if (sampled) {
-    for (uint32_t k : s.touched) update_column(k);  // the others: update_untouched_column
+    for (uint32_t k : s.touched) update_column(k);  // the others: update_streamed_column
   } else {
     for (uint32_t k = 0; k < N; ++k) update_column(k);
   }
   s.bad[blk] = bad;
 }
 
+namespace {
+
+// A queried column streamed from start to end (CpuState::stream_queried): tile by tile, its row of
+// the gathered gradient from its samples in sample order, then the update, the sum and the flags of
+// update_a_block, so the same values, sums and flags.
+void update_queried_column(CpuState& st, uint32_t r, uint32_t k) {
+  RunPack& p = *st.pack;
+  RunScratch& s = st.runs[r];
+  const uint32_t N = p.N, T = p.T;
+  const StepStage stage = st.stage(r);
+  const AUpdateRule rule = st.a_rule(r, k, stage.threshold);
+  const uint32_t* samples = s.by_column.data() + s.column_begin[k];
+  const uint32_t count = s.column_begin[k + 1] - s.column_begin[k];
+  const float* a = p.A_of(r) + size_t(k) * T;
+  double row[kBlock];
+  bool bad = false;
+  for (uint32_t blk = 0; blk < st.nblocks; ++blk) {
+    const uint32_t t0 = blk * kBlock, len = std::min(T, t0 + kBlock) - t0;
+    gather_row(st, r, samples, count, t0, len, row);
+    update_sampled_column(st, r, k, t0, len, row, rule);
+    const double colsum = tile_sum(a + t0, len, p.divergence_limit[r], bad);
+    if (stage.renormalize) s.col_sum[size_t(blk) * N + k] = colsum;
+    s.zero_tiles[size_t(k) * st.nblocks + blk] = tile_is_zero(a + t0, len);
+  }
+  s.col_bad[k] = bad;
+}
+
+}  // namespace
+
 // The columns no sample queried: zero gradient and zero mean, so only the threshold and the
 // pending renormalisation change them (nothing at all in plain SGD). Each is streamed from start
 // to end rather than visited 64 entries at a time by every tile (at N = 500, ~440 such columns:
 // that many concurrent streams defeat the hardware prefetcher); its per-block sums and values
-// are exactly what the tiles would give.
-void update_untouched_column(CpuState& st, uint32_t r, uint32_t k) {
+// are exactly what the tiles would give. At large T the queried columns are streamed too.
+void update_streamed_column(CpuState& st, uint32_t r, uint32_t k) {
   RunPack& p = *st.pack;
   RunScratch& s = st.runs[r];
   s.col_bad[k] = 0;
+  if (s.is_touched[k] && st.stream_queried) return update_queried_column(st, r, k);
   const StepStage stage = st.stage(r);
   if (s.is_touched[k] || !(stage.threshold || stage.renormalize || s.scaled)) return;
   const uint32_t N = p.N, T = p.T;

@@ -10,7 +10,6 @@
 
 #include "cpu_phases.hpp"
 #include "scb/cpu/noise_draw.hpp"
-#include "scb/cpu/small_vocab.hpp"
 
 namespace scb::cpu {
 
@@ -44,15 +43,16 @@ void sum_dv_small(const CpuState& st, const RunScratch& s, uint32_t B, double* d
   std::copy(acc, acc + N * N, dV);
 }
 
-// by_column and column_begin (N <= 4) for phase 3's gather: a counting sort of the samples by
-// their column, stable, so each column's samples stay in sample order.
+// by_column and column_begin for phase 3's gather column by column: a counting sort of the
+// samples by their column, stable, so each column's samples stay in sample order. column_begin[k]
+// serves as column k's next slot and ends at column k + 1's start, so it is shifted back after.
 void list_samples_by_column(RunScratch& s, uint32_t N, uint32_t B) {
   std::fill(s.column_begin.begin(), s.column_begin.end(), 0u);
   for (uint32_t b = 0; b < B; ++b) ++s.column_begin[s.k[b] + 1];
   for (uint32_t k = 0; k < N; ++k) s.column_begin[k + 1] += s.column_begin[k];
-  uint32_t next[kSmallVocabMaxN];
-  std::copy(s.column_begin.begin(), s.column_begin.begin() + N, next);
-  for (uint32_t b = 0; b < B; ++b) s.by_column[next[s.k[b]]++] = b;
+  for (uint32_t b = 0; b < B; ++b) s.by_column[s.column_begin[s.k[b]]++] = b;
+  for (uint32_t k = N; k > 0; --k) s.column_begin[k] = s.column_begin[k - 1];
+  s.column_begin[0] = 0;
 }
 
 }  // namespace
