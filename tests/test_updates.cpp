@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <vector>
 
 #include "scb/core/backend.hpp"
@@ -567,6 +568,63 @@ TEST(Updates, DivergedStepMeansTheSameForEveryCause) {
   const auto a = run({{"algorithm", "proximal"}, {"lambda", 1000}, {"stage1_steps", 0}});
   EXPECT_EQ(v.first, a.first) << "diverged_step";
   EXPECT_EQ(v.second, a.second) << "pack.step";
+}
+
+}  // namespace
+
+namespace {
+
+// Phase 3's samples by column (list_samples_by_column): each column's samples in sample order,
+// every sample once, for vocabularies of one to 500 columns and batches of one to 300 samples.
+TEST(ListSamplesByColumn, StableCountingSort) {
+  std::mt19937 gen(21);
+  for (uint32_t N : {1u, 3u, 20u, 500u}) {
+    for (uint32_t B : {1u, 7u, 64u, 300u}) {
+      std::vector<uint32_t> query(B), begin(N + 1, 77), by_column(B, 77);
+      for (uint32_t& k : query) k = uint32_t(gen() % N);
+      scb::list_samples_by_column(query.data(), B, N, begin.data(), by_column.data());
+      ASSERT_EQ(begin[0], 0u);
+      ASSERT_EQ(begin[N], B);
+      for (uint32_t c = 0; c < N; ++c) {
+        std::vector<uint32_t> want;
+        for (uint32_t b = 0; b < B; ++b)
+          if (query[b] == c) want.push_back(b);
+        const std::vector<uint32_t> got(by_column.begin() + begin[c], by_column.begin() + begin[c + 1]);
+        ASSERT_EQ(got, want) << "N=" << N << " B=" << B << " column " << c;
+      }
+    }
+  }
+}
+
+// gather_column (the row of a queried column that phase 3 streams at large T) adds its samples in
+// the order listed, from +0.0, bit for bit; values spread over twenty decades make that order
+// matter (the same samples in reverse order give other bits somewhere, so this test can fail).
+TEST(GatherColumn, AddsSamplesInListedOrderFromZero) {
+  std::mt19937 gen(22);
+  const uint32_t N = 37, T = 300, B = 40, stride = 48, len = 64, t0 = 192;
+  std::vector<uint16_t> tokens(size_t(B) * T);
+  for (auto& t : tokens) t = uint16_t(gen() % N);
+  std::vector<double> g(size_t(B) * stride, 1e300);  // past N: never read
+  for (uint32_t b = 0; b < B; ++b)
+    for (uint32_t j = 0; j < N; ++j) g[size_t(b) * stride + j] = (double(gen()) - 2.1e9) * std::pow(10.0, double(gen() % 20) - 10);
+  std::vector<uint32_t> samples;
+  for (uint32_t b = 0; b < B; b += 1 + gen() % 2) samples.push_back(b);
+  const auto sum_in_order = [&](const std::vector<uint32_t>& order) {
+    std::vector<double> row(len, 0.0);
+    for (uint32_t b : order)
+      for (uint32_t i = 0; i < len; ++i) row[i] += g[size_t(b) * stride + tokens[size_t(b) * T + t0 + i]];
+    return row;
+  };
+  std::vector<double> got(len + 1, -7.0);
+  scb::gather_column(tokens.data() + t0, T, g.data(), stride, samples.data(), uint32_t(samples.size()), len, got.data());
+  const std::vector<double> want = sum_in_order(samples);
+  for (uint32_t i = 0; i < len; ++i) ASSERT_EQ(std::memcmp(&got[i], &want[i], sizeof(double)), 0) << "position " << i;
+  EXPECT_EQ(got[len], -7.0) << "wrote past len";
+  const std::vector<double> reversed = sum_in_order(std::vector<uint32_t>(samples.rbegin(), samples.rend()));
+  EXPECT_FALSE(std::equal(want.begin(), want.end(), reversed.begin())) << "the order never mattered: a weak test";
+  std::vector<double> none(len, -7.0);
+  scb::gather_column(tokens.data() + t0, T, g.data(), stride, samples.data(), 0, len, none.data());
+  for (double x : none) ASSERT_TRUE(x == 0.0 && !std::signbit(x)) << "no sample: +0.0";
 }
 
 }  // namespace

@@ -55,6 +55,18 @@ double tile_sum(const float* a, uint32_t len, float limit, bool& bad) { return t
 
 #endif
 
+// A counting sort; column_begin[c] serves as column c's next slot, ending at column c + 1's start,
+// so it is shifted back afterwards.
+void list_samples_by_column(const uint32_t* query, uint32_t B, uint32_t N, uint32_t* column_begin,
+                            uint32_t* by_column) {
+  std::fill_n(column_begin, N + 1, 0u);
+  for (uint32_t b = 0; b < B; ++b) ++column_begin[query[b] + 1];
+  for (uint32_t c = 0; c < N; ++c) column_begin[c + 1] += column_begin[c];
+  for (uint32_t b = 0; b < B; ++b) by_column[column_begin[query[b]]++] = b;
+  for (uint32_t c = N; c > 0; --c) column_begin[c] = column_begin[c - 1];
+  column_begin[0] = 0;
+}
+
 __attribute__((target_clones("avx512f", "avx2", "default"))) bool shrink_column(float* a, uint32_t T, float c,
                                                                                  const AUpdateRule& rule, float limit,
                                                                                  double* col_sum, uint32_t stride,

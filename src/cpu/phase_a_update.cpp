@@ -29,20 +29,6 @@ inline void prefetch_ahead(const E* p, int lines) {
   for (int l = 0; l < lines; ++l) __builtin_prefetch(q + 64 * l);
 }
 
-// row[t - t0] = sum over samples[0 .. count) (ascending) of g_b[x_b,t], t in [t0, t0 + len), from
-// +0.0: column k's row of the gathered gradient when samples are those that queried k.
-void gather_row(const CpuState& st, uint32_t r, const uint32_t* samples, uint32_t count, uint32_t t0,
-                uint32_t len, double* row) {
-  const RunScratch& s = st.runs[r];
-  const uint32_t T = st.pack->T;
-  std::fill(row, row + len, 0.0);
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint16_t* tok = s.tokens.data() + size_t(samples[i]) * T + t0;
-    const double* g = s.g.data() + size_t(samples[i]) * st.row;
-    for (uint32_t t = 0; t < len; ++t) row[t] += g[tok[t]];
-  }
-}
-
 // tile row k = sum over the samples that queried k of g[x_t], t in [t0, t0 + len), in sample order.
 void gather_block(const CpuState& st, uint32_t r, uint32_t t0, uint32_t len, double* tile) {
   const RunScratch& s = st.runs[r];
@@ -163,7 +149,7 @@ void update_queried_column(CpuState& st, uint32_t r, uint32_t k) {
   bool bad = false;
   for (uint32_t blk = 0; blk < st.nblocks; ++blk) {
     const uint32_t t0 = blk * kBlock, len = std::min(T, t0 + kBlock) - t0;
-    gather_row(st, r, samples, count, t0, len, row);
+    gather_column(s.tokens.data() + t0, T, s.g.data(), st.row, samples, count, len, row);
     update_sampled_column(st, r, k, t0, len, row, rule);
     const double colsum = tile_sum(a + t0, len, p.divergence_limit[r], bad);
     if (stage.renormalize) s.col_sum[size_t(blk) * N + k] = colsum;

@@ -43,17 +43,6 @@ void sum_dv_small(const CpuState& st, const RunScratch& s, uint32_t B, double* d
   std::copy(acc, acc + N * N, dV);
 }
 
-// by_column and column_begin for phase 3's gather column by column: a counting sort of the
-// samples by their column, stable, so each column's samples stay in sample order. column_begin[k]
-// serves as column k's next slot and ends at column k + 1's start, so it is shifted back after.
-void list_samples_by_column(RunScratch& s, uint32_t N, uint32_t B) {
-  std::fill(s.column_begin.begin(), s.column_begin.end(), 0u);
-  for (uint32_t b = 0; b < B; ++b) ++s.column_begin[s.k[b] + 1];
-  for (uint32_t k = 0; k < N; ++k) s.column_begin[k + 1] += s.column_begin[k];
-  for (uint32_t b = 0; b < B; ++b) s.by_column[s.column_begin[s.k[b]]++] = b;
-  for (uint32_t k = N; k > 0; --k) s.column_begin[k] = s.column_begin[k - 1];
-  s.column_begin[0] = 0;
-}
 
 }  // namespace
 
@@ -105,7 +94,8 @@ void reduce_and_update_v(CpuState& st, size_t r) {
     s.col_mean[k] = p.project[r] ? static_cast<float>(mean[k] / B) : 0.0f;
     if (hit[k]) s.touched.push_back(k);
   }
-  if (!s.column_begin.empty()) list_samples_by_column(s, N, B);
+  if (!s.column_begin.empty())  // phase 3 gathers column by column
+    list_samples_by_column(s.k.data(), B, N, s.column_begin.data(), s.by_column.data());
   apply_v_update(st, r, 1.0 / B);
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "scb/cpu/cpu_kernels.hpp"
 #include "scb/cpu/token_draw.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -337,8 +338,7 @@ void gather_column_small_vocab(const uint16_t* tokens, uint32_t T, const double*
                                const uint32_t* samples, uint32_t count, uint32_t len, double* row) {
   if (avx512_loops() && len <= 64) return gather_column_avx512(tokens, T, g, g_stride, samples, count, len, row);
   if (avx2_loops()) return gather_column_avx2(tokens, T, g, g_stride, samples, count, len, row);
-  std::fill_n(row, len, 0.0);
-  for (uint32_t i = 0; i < count; ++i) gather_scalar(tokens + size_t(samples[i]) * T, g + size_t(samples[i]) * g_stride, 0, len, row);
+  gather_column(tokens, T, g, g_stride, samples, count, len, row);
 }
 
 #else
@@ -357,9 +357,7 @@ void gather_small_vocab(const uint16_t* tok, const double* g, uint32_t len, doub
 }
 void gather_column_small_vocab(const uint16_t* tokens, uint32_t T, const double* g, uint32_t g_stride,
                                const uint32_t* samples, uint32_t count, uint32_t len, double* row) {
-  std::fill_n(row, len, 0.0);
-  for (uint32_t i = 0; i < count; ++i)
-    gather_scalar(tokens + size_t(samples[i]) * T, g + size_t(samples[i]) * g_stride, 0, len, row);
+  gather_column(tokens, T, g, g_stride, samples, count, len, row);
 }
 
 #endif

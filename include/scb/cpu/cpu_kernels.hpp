@@ -33,6 +33,25 @@ inline double tile_sum_scalar(const float* a, uint32_t len, float limit, bool& b
 }
 double tile_sum(const float* a, uint32_t len, float limit, bool& bad);
 
+// One row of phase 3's gathered gradient, any N: row[i] = the sum over the samples b =
+// samples[0 .. count) (ascending), in that order from +0.0, of g_b[tok_b[i]] for i < len, where
+// tok_b = tokens + b * T and g_b = g + b * g_stride. gather_column_small_vocab (small_vocab.hpp)
+// is the same row in vector lanes for N <= 4.
+inline void gather_column(const uint16_t* tokens, uint32_t T, const double* g, uint32_t g_stride,
+                          const uint32_t* samples, uint32_t count, uint32_t len, double* row) {
+  for (uint32_t i = 0; i < len; ++i) row[i] = 0.0;
+  for (uint32_t j = 0; j < count; ++j) {
+    const uint16_t* tok = tokens + size_t(samples[j]) * T;
+    const double* gb = g + size_t(samples[j]) * g_stride;
+    for (uint32_t i = 0; i < len; ++i) row[i] += gb[tok[i]];
+  }
+}
+
+// The B samples listed by their query column query[b] < N, stable: column c's samples, in sample
+// order, are by_column[column_begin[c] .. column_begin[c + 1]) (column_begin holds N + 1 entries).
+void list_samples_by_column(const uint32_t* query, uint32_t B, uint32_t N, uint32_t* column_begin,
+                            uint32_t* by_column);
+
 // Whether every entry of a tile is +0.0f (bit pattern 0).
 inline bool tile_is_zero(const float* a, uint32_t len) {
   uint32_t bits = 0;
