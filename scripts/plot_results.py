@@ -5,7 +5,7 @@
 
 EXPERIMENT is one of 01_l1_vs_sgd, 02_scaling_N_T, 03_population_large, 03b_population_vs_sampled,
 04_transfer, 05_softmax_vs_linear, 06_batch_size, 03c_gaussian_ladder, 08d_sgd_tuned,
-07i_lr_steps; OUT_DIR is what `scb sweep` (or, for 04_transfer, configs/paper/04_transfer.sh,
+07i_lr_steps, 07j_batch_floor, 07k_lambda_at_1e4; OUT_DIR is what `scb sweep` (or, for 04_transfer, configs/paper/04_transfer.sh,
 for 07i_lr_steps configs/paper/07i_lr_steps.sh) wrote. Writes DIR/EXPERIMENT.png (default DIR:
 docs/img/results) and prints the figures the picture shows (final medians per curve).
 Every curve is the median over replicates (or problem seeds); the band spans their minimum to
@@ -425,10 +425,68 @@ def exp07i(d, path):
     finish(fig, path, "07i: N = 100, T = 100,000, B = 64; does a smaller lr_A break the floor of a constant one?")
 
 
+def exp07j(d, path):
+    """07j: the floor of 07g at a tenth of the context: B = 64 against B = 256 at the same lr_A."""
+    _, runs, curves = load_sweep(d, ["train.batch_size", "train.stage1_steps"])
+    miles = pd.read_csv(os.path.join(d, "milestones.csv"), dtype={"run_id": str})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for B, color in ((64, "tab:blue"), (256, "tab:red")):
+        ids, bad = ok_ids(runs, runs["train.batch_size"] == B)
+        stage1 = int(runs.loc[runs["train.batch_size"] == B, "train.stage1_steps"].iloc[0])
+        for ax, x in zip(axes, ("samples", "step")):
+            label = f"B = {B} (n={len(ids)}{f', {bad} diverged' if bad else ''}), first stage {stage1:,} steps"
+            band(ax, curves.assign(samples=curves["samples"] / 1e6), ids, x, "dist_A_norm", color, label)
+        for rid in ids:
+            cv = curves[curves["run_id"] == rid]
+            last = cv.iloc[-1]
+            m = miles[miles["run_id"] == rid].set_index(["metric", "threshold"], drop=False)
+            cross = {t: m.loc[("dist_A_norm", t), "samples"] for t in (0.5, 0.3, 0.1) if ("dist_A_norm", t) in m.index}
+            sup = miles[(miles["run_id"] == rid) & (miles["metric"] == "support_recovered")]["step"]
+            print(f"07j B={B} {rid}: {int(last['step'])} steps, {last['samples'] / 1e6:.2f} M samples, dist_A_norm "
+                  f"{last['dist_A_norm']:.4f} (best {cv['dist_A_norm'].min():.4f}), dist_V_norm {last['dist_V_norm']:.3f}, "
+                  f"nnz_A {int(last['nnz_A']):,}; samples to 0.5/0.3/0.1: "
+                  + " / ".join("never" if pd.isna(v) else f"{v / 1e6:.2f} M" for v in cross.values())
+                  + f"; support at step {'never' if sup.isna().all() else int(sup.iloc[0])}")
+    for ax, x in zip(axes, ("samples (millions)", "steps")):
+        ax.axhline(0.3, color="k", ls="--", lw=0.8)
+        ax.set(xlabel=x, ylabel="dist_A_norm", yscale="log", ylim=(0.05, 6))
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=8)
+    finish(fig, path, "07j: N = 100, T = 10,000, lr_A = 2/T, lambda 0.01: four times the batch at the same step "
+                      "(median of 2 seeds)")
+
+
+def exp07k(d, path):
+    """07k: the second stage at N = 100, T = 10,000 against lambda, from one first stage (07j's
+    B = 64 replicate 0, whose curve docs/results/07j_curves.csv holds, is lambda 0.01)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    _, runs, curves = load_sweep(d, ["train.lambda"])
+    ref_runs = pd.read_csv(os.path.join(here, "..", "docs", "results", "07j_runs.csv"), dtype={"run_id": str})
+    ref_id = ref_runs[(ref_runs["train.batch_size"] == 64) & (ref_runs["replicate"] == 0)]["run_id"].iloc[0]
+    ref = pd.read_csv(os.path.join(here, "..", "docs", "results", "07j_curves.csv"), dtype={"run_id": str})
+    lines = [(float(r["train.lambda"]), curves[curves["run_id"] == r["run_id"]]) for _, r in runs.iterrows()]
+    lines.append((0.01, ref[ref["run_id"] == ref_id]))
+    lines.sort(key=lambda x: x[0])
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for color, (lam, cv) in zip(plt.cm.viridis(np.linspace(0, 0.9, len(lines))), lines):
+        cv = cv[cv["step"] >= 80000]
+        ax.plot(cv["step"] - 80000, cv["dist_A_norm"], color=color, label=f"lambda {lam:g}")
+        best = cv.loc[cv["dist_A_norm"].idxmin()]
+        print(f"07k lambda={lam:g}: best dist_A_norm {best['dist_A_norm']:.4f} at stage-2 step {int(best['step']) - 80000:,}, "
+              f"{cv['dist_A_norm'].iloc[-1]:.4f} at {int(cv['step'].iloc[-1]) - 80000:,}, nnz_A {int(cv['nnz_A'].iloc[-1]):,}")
+    ax.axhline(0.3, color="k", ls="--", lw=0.8)
+    ax.set(xlabel="proximal steps after the first stage (80,000 plain-SGD steps)", ylabel="dist_A_norm", yscale="log",
+           ylim=(0.15, 5))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    finish(fig, path, "07k: N = 100, T = 10,000, B = 64, lr_A = 2/T: the second stage against lambda")
+
+
 EXPERIMENTS = {"01_l1_vs_sgd": exp01, "02_scaling_N_T": exp02, "03_population_large": exp03,
                "03b_population_vs_sampled": exp03b, "04_transfer": exp04, "05_softmax_vs_linear": exp05,
                "06_batch_size": exp06, "03c_gaussian_ladder": exp03c, "08d_sgd_tuned": exp08d,
-               "07i_lr_steps": exp07i}
+               "07i_lr_steps": exp07i, "07j_batch_floor": exp07j,
+               "07k_lambda_at_1e4": exp07k}
 
 
 def main():
