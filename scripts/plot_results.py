@@ -452,7 +452,7 @@ def exp07j(d, path):
         ax.set(xlabel=x, ylabel="dist_A_norm", yscale="log", ylim=(0.05, 6))
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=8)
-    finish(fig, path, "07j: N = 100, T = 10,000, lr_A = 2/T, lambda 0.01: four times the batch at the same step "
+    finish(fig, path, "07j: N = 100, T = 10,000, lr_A = 2/T, lambda 0.01: four times the batch at the same lr_A "
                       "(median of 2 seeds)")
 
 
