@@ -96,6 +96,18 @@ void update_population_column(const CpuState& st, uint32_t r, uint32_t k, uint32
   for (uint32_t i = 0; i < len; ++i) a[i] = update_attention(a[i], static_cast<float>(grad[i]), rule);
 }
 
+// After a tile of column k was updated: its sum for the renormalisation, its range check (into
+// bad) and, for sampled runs, its all-zero flag.
+void sum_and_flag_tile(CpuState& st, uint32_t r, uint32_t k, uint32_t blk, uint32_t len, bool renormalize,
+                       bool& bad) {
+  RunPack& p = *st.pack;
+  RunScratch& s = st.runs[r];
+  const float* a = p.A_of(r) + size_t(k) * p.T + size_t(blk) * kBlock;
+  const double colsum = tile_sum(a, len, p.divergence_limit[r], bad);
+  if (renormalize) s.col_sum[size_t(blk) * p.N + k] = colsum;
+  if (st.sampled()) s.zero_tiles[size_t(k) * st.nblocks + blk] = tile_is_zero(a, len);
+}
+
 }  // namespace
 
 void update_a_block(CpuState& st, uint32_t r, uint32_t blk, double* tile) {
@@ -110,7 +122,6 @@ void update_a_block(CpuState& st, uint32_t r, uint32_t blk, double* tile) {
   }
   const StepStage stage = st.stage(r);
   if (sampled) gather_block(st, r, t0, len, tile);
-  const float limit = p.divergence_limit[r];
   bool bad = false;
   auto update_column = [&](uint32_t k) {
     const AUpdateRule rule = st.a_rule(r, k, stage.threshold);
@@ -118,10 +129,7 @@ void update_a_block(CpuState& st, uint32_t r, uint32_t blk, double* tile) {
       update_sampled_column(st, r, k, t0, len, tile + size_t(k) * kBlock, rule);
     else
       update_population_column(st, r, k, t0, len, tile, rule);
-    const float* a = p.A_of(r) + size_t(k) * T + t0;
-    const double colsum = tile_sum(a, len, limit, bad);
-    if (stage.renormalize) s.col_sum[size_t(blk) * N + k] = colsum;
-    if (sampled) s.zero_tiles[size_t(k) * st.nblocks + blk] = tile_is_zero(a, len);
+    sum_and_flag_tile(st, r, k, blk, len, stage.renormalize, bad);
   };
   if (sampled) {
     for (uint32_t k : s.touched) update_column(k);  // the others: update_streamed_column
@@ -137,23 +145,19 @@ namespace {
 // the gathered gradient from its samples in sample order, then the update, the sum and the flags of
 // update_a_block, so the same values, sums and flags.
 void update_queried_column(CpuState& st, uint32_t r, uint32_t k) {
-  RunPack& p = *st.pack;
   RunScratch& s = st.runs[r];
-  const uint32_t N = p.N, T = p.T;
+  const uint32_t T = st.pack->T;
   const StepStage stage = st.stage(r);
   const AUpdateRule rule = st.a_rule(r, k, stage.threshold);
   const uint32_t* samples = s.by_column.data() + s.column_begin[k];
   const uint32_t count = s.column_begin[k + 1] - s.column_begin[k];
-  const float* a = p.A_of(r) + size_t(k) * T;
   double row[kBlock];
   bool bad = false;
   for (uint32_t blk = 0; blk < st.nblocks; ++blk) {
     const uint32_t t0 = blk * kBlock, len = std::min(T, t0 + kBlock) - t0;
     gather_column(s.tokens.data() + t0, T, s.g.data(), st.row, samples, count, len, row);
     update_sampled_column(st, r, k, t0, len, row, rule);
-    const double colsum = tile_sum(a + t0, len, p.divergence_limit[r], bad);
-    if (stage.renormalize) s.col_sum[size_t(blk) * N + k] = colsum;
-    s.zero_tiles[size_t(k) * st.nblocks + blk] = tile_is_zero(a + t0, len);
+    sum_and_flag_tile(st, r, k, blk, len, stage.renormalize, bad);
   }
   s.col_bad[k] = bad;
 }

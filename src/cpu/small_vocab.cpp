@@ -117,11 +117,7 @@ __attribute__((target("avx2"))) void gather_column_avx2(const uint16_t* tokens, 
     for (uint32_t c = 0; c < kVectors; ++c)
       if (c < vectors) _mm256_storeu_pd(row + p0 + 4 * c, acc[c]);
   }
-  for (uint32_t t = whole; t < len; ++t) {
-    double sum = 0.0;
-    for (uint32_t i = 0; i < count; ++i) sum += g[size_t(samples[i]) * g_stride + tokens[size_t(samples[i]) * T + t]];
-    row[t] = sum;
-  }
+  gather_column(tokens + whole, T, g, g_stride, samples, count, len - whole, row + whole);
 }
 
 // The same loops with AVX-512: the compare yields a mask that the

@@ -44,19 +44,21 @@ namespace {
 // hi:lo = a * m per 32-bit lane (m the same in every lane). The odd lanes are moved to the even
 // ones and back with shuffles, not 64-bit shifts: on AMD Zen 1 every vector shift takes the one
 // shift pipe, which the shifts of Philox's twenty products per round kept busy (3-6% faster there).
+// (even, odd: the 64-bit products of the even lanes and of the odd lanes moved to even ones.)
+__attribute__((target("avx2"))) inline void split_products8(__m256i even, __m256i odd, __m256i& hi, __m256i& lo) {
+  lo = _mm256_blend_epi32(even, _mm256_shuffle_epi32(odd, 0xA0), 0xAA);  // odd's low words up
+  hi = _mm256_blend_epi32(_mm256_shuffle_epi32(even, 0xF5), odd, 0xAA);  // even's high words down
+}
+
 __attribute__((target("avx2"))) inline void mulhilo8(__m256i a, __m256i m, __m256i& hi, __m256i& lo) {
-  const __m256i even = _mm256_mul_epu32(a, m);
   const __m256i odd = _mm256_mul_epu32(_mm256_shuffle_epi32(a, 0xF5), m);  // lanes 1, 1, 3, 3: odd to even
-  lo = _mm256_blend_epi32(even, _mm256_shuffle_epi32(odd, 0xA0), 0xAA);    // odd's low words up
-  hi = _mm256_blend_epi32(_mm256_shuffle_epi32(even, 0xF5), odd, 0xAA);    // even's high words down
+  split_products8(_mm256_mul_epu32(a, m), odd, hi, lo);
 }
 
 // mulhilo8 with a multiplier of its own in every lane.
 __attribute__((target("avx2"))) inline void mulhilo8_lanes(__m256i a, __m256i m, __m256i& hi, __m256i& lo) {
-  mulhilo8(a, m, hi, lo);  // right for the even lanes
   const __m256i odd = _mm256_mul_epu32(_mm256_shuffle_epi32(a, 0xF5), _mm256_shuffle_epi32(m, 0xF5));
-  lo = _mm256_blend_epi32(lo, _mm256_shuffle_epi32(odd, 0xA0), 0xAA);
-  hi = _mm256_blend_epi32(hi, odd, 0xAA);
+  split_products8(_mm256_mul_epu32(a, m), odd, hi, lo);
 }
 
 // Philox rounds on eight lanes, from the round whose keys are key0[0], key1[0] to round 9.
@@ -181,13 +183,19 @@ struct RegisterTable {
 };
 
 // x[j] lane l is the token at position 4 l + j: a 4 x 4 transpose in each 128-bit half gives
-// blocks (0|4), (1|5), (2|6), (3|7), stored half by half (a cross-half permute costs more than
-// the extra stores on cores that split 256-bit operations).
-__attribute__((target("avx2"))) inline void store_round8(const __m256i x[4], uint32_t* out) {
+// b[c] = blocks (c | c + 4), in position order within each half.
+__attribute__((target("avx2"))) inline void transpose_round8(const __m256i x[4], __m256i b[4]) {
   const __m256i a0 = _mm256_unpacklo_epi32(x[0], x[1]), a1 = _mm256_unpacklo_epi32(x[2], x[3]);
   const __m256i a2 = _mm256_unpackhi_epi32(x[0], x[1]), a3 = _mm256_unpackhi_epi32(x[2], x[3]);
-  const __m256i b[4] = {_mm256_unpacklo_epi64(a0, a1), _mm256_unpackhi_epi64(a0, a1), _mm256_unpacklo_epi64(a2, a3),
-                        _mm256_unpackhi_epi64(a2, a3)};
+  b[0] = _mm256_unpacklo_epi64(a0, a1), b[1] = _mm256_unpackhi_epi64(a0, a1);
+  b[2] = _mm256_unpacklo_epi64(a2, a3), b[3] = _mm256_unpackhi_epi64(a2, a3);
+}
+
+// The round's 32 tokens in position order, stored half by half (a cross-half permute costs more
+// than the extra stores on cores that split 256-bit operations).
+__attribute__((target("avx2"))) inline void store_round8(const __m256i x[4], uint32_t* out) {
+  __m256i b[4];
+  transpose_round8(x, b);
   __m128i* dst = reinterpret_cast<__m128i*>(out);
   for (int c = 0; c < 4; ++c) {
     _mm_storeu_si128(dst + c, _mm256_castsi256_si128(b[c]));
@@ -199,10 +207,9 @@ __attribute__((target("avx2"))) inline void store_round8(const __m256i x[4], uin
 // (c | c + 4), so packing rows 0, 1 and rows 2, 3 gives positions 0..7 | 16..23 and 8..15 | 24..31,
 // whose halves are put in order by two cross-half permutes (tokens are below 65,536: packus keeps them).
 __attribute__((target("avx2"))) inline void store_round8(const __m256i x[4], uint16_t* out) {
-  const __m256i a0 = _mm256_unpacklo_epi32(x[0], x[1]), a1 = _mm256_unpacklo_epi32(x[2], x[3]);
-  const __m256i a2 = _mm256_unpackhi_epi32(x[0], x[1]), a3 = _mm256_unpackhi_epi32(x[2], x[3]);
-  const __m256i p01 = _mm256_packus_epi32(_mm256_unpacklo_epi64(a0, a1), _mm256_unpackhi_epi64(a0, a1));
-  const __m256i p23 = _mm256_packus_epi32(_mm256_unpacklo_epi64(a2, a3), _mm256_unpackhi_epi64(a2, a3));
+  __m256i b[4];
+  transpose_round8(x, b);
+  const __m256i p01 = _mm256_packus_epi32(b[0], b[1]), p23 = _mm256_packus_epi32(b[2], b[3]);
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permute2x128_si256(p01, p23, 0x20));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16), _mm256_permute2x128_si256(p01, p23, 0x31));
 }
@@ -289,7 +296,7 @@ __attribute__((target("avx2"))) void draw_sample_tokens_avx2_with(const Lookup& 
   }
 }
 
-__attribute__((target("avx2"))) inline __m256i gather(const uint32_t* base, __m256i at) {
+__attribute__((target("avx2"))) inline __m256i gather32(const uint32_t* base, __m256i at) {
   return _mm256_i32gather_epi32(reinterpret_cast<const int*>(base), at, 4);
 }
 
@@ -305,15 +312,15 @@ __attribute__((target("avx2"))) void sample_metas8(const Lookup& table, const Pr
   __m256i w[4];
   philox.blocks(_mm256_setzero_si256(), _mm256_add_epi32(_mm256_set1_epi32(int(sample0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), w);
   const __m256i k = alias8(table, pv.N, w[0]);
-  const __m256i begin = gather(pv.q_ptr, k), end = gather(pv.q_ptr + 1, k);
+  const __m256i begin = gather32(pv.q_ptr, k), end = gather32(pv.q_ptr + 1, k);
   __m256i idx, frac;
   mulhilo8_lanes(w[1], _mm256_sub_epi32(end, begin), idx, frac);
   const __m256i at = _mm256_add_epi32(begin, idx);
   const __m256i flip = _mm256_set1_epi32(int(0x80000000u));  // unsigned compare via signed
-  const __m256i accept = _mm256_cmpgt_epi32(_mm256_xor_si256(gather(pv.q_threshold, at), flip), _mm256_xor_si256(frac, flip));
-  const __m256i slot = _mm256_blendv_epi8(gather(pv.q_alias, at), idx, accept);
+  const __m256i accept = _mm256_cmpgt_epi32(_mm256_xor_si256(gather32(pv.q_threshold, at), flip), _mm256_xor_si256(frac, flip));
+  const __m256i slot = _mm256_blendv_epi8(gather32(pv.q_alias, at), idx, accept);
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(query), k);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(position), gather(pv.q_pos, _mm256_add_epi32(begin, slot)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(position), gather32(pv.q_pos, _mm256_add_epi32(begin, slot)));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(output_word), w[2]);
 }
 
@@ -346,12 +353,7 @@ template <typename Out>
 __attribute__((target("avx2"))) void draw_tokens_avx2(const ProblemView& pv, uint64_t seed, uint32_t step,
                                                        uint32_t sample, uint32_t t0, uint32_t n, Out* out,
                                                        bool gather) {
-  if (n < 8) {
-    uint32_t x[8];
-    draw_tokens_scalar(pv, seed, step, sample, t0, n, x);
-    for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<Out>(x[i]);
-    return;
-  }
+  if (n < 8) return token_draw_detail::draw_few_tokens(pv, seed, step, sample, t0, n, out);
   with_avx2_table(pv, gather, [&](const auto& table) {
     draw_tokens_avx2_with(table, pv, seed, step, sample, t0, n, out);
   });

@@ -277,12 +277,7 @@ SCB_AVX512 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_
 
 SCB_AVX512 void draw_tokens_avx512(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample,
                                    uint32_t t0, uint32_t n, uint16_t* out) {
-  if (n < 8) {
-    uint32_t x[8];
-    draw_tokens_scalar(pv, seed, step, sample, t0, n, x);
-    for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<uint16_t>(x[i]);
-    return;
-  }
+  if (n < 8) return draw_few_tokens(pv, seed, step, sample, t0, n, out);
   with_avx512_table(pv, [&](const auto& table) { draw_tokens_avx512_with(table, pv, seed, step, sample, t0, n, out); });
 }
 

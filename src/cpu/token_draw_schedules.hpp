@@ -13,6 +13,15 @@ void draw_tokens_scalar(const ProblemView& pv, uint64_t seed, uint32_t step, uin
 
 namespace token_draw_detail {
 
+// Fewer tokens than a vector round (n < 8) in the scalar schedule, in either width.
+template <typename Out>
+void draw_few_tokens(const ProblemView& pv, uint64_t seed, uint32_t step, uint32_t sample, uint32_t t0, uint32_t n,
+                     Out* out) {
+  uint32_t x[8];
+  draw_tokens_scalar(pv, seed, step, sample, t0, n, x);
+  for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<Out>(x[i]);
+}
+
 // The scalar words of Philox8's per-call precomputation (token_draw.cpp), shared by the AVX2
 // and AVX-512 forms.
 struct PhiloxCallConstants {
