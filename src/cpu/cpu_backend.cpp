@@ -66,9 +66,9 @@ using cpu::StepPool;
 class CpuBackend final : public Backend {
  public:
   // threads <= 0: up to every core, as many as run fastest (thread_choice.hpp).
-  explicit CpuBackend(int threads)
+  CpuBackend(int threads, uint64_t kept_noise_max_bytes)
       : threads_(threads > 0 ? threads : omp_get_max_threads()), adaptive_(threads <= 0), pool_(threads_),
-        choice_(threads_) {}
+        choice_(threads_), kept_noise_max_bytes_(kept_noise_max_bytes) {}
   std::string name() const override { return "cpu"; }
 
   void attach(RunPack& pack) override {
@@ -286,8 +286,10 @@ class CpuBackend final : public Backend {
       s.VT.resize(size_t(N) * N);
       cpu::transpose_v(st_, r);
     }
-    if (!st_.sampled() && pack.noise[r] > 0 && pack.project[r] && !st_.softmax())
+    if (!st_.sampled() && pack.noise[r] > 0 && pack.project[r] && !st_.softmax()) {
       s.noise_sum.resize(size_t(nblocks) * N);
+      if (8 * uint64_t(N) * T <= kept_noise_max_bytes_) s.noise_kept.resize(size_t(N) * T);  // keeps_noise
+    }
   }
 
   static constexpr size_t kRunsPerThreadToFuse = 4;  // from this many runs per thread, whole_run_step
@@ -298,12 +300,15 @@ class CpuBackend final : public Backend {
   cpu::StepPool pool_;
   cpu::ThreadChoice choice_;
   bool any_noisy_ = false;
+  uint64_t kept_noise_max_bytes_;  // a run keeps its A-noise (RunScratch::noise_kept) up to this many bytes
   CpuState st_;
   std::vector<Item> sample_items_, dv_items_, block_items_, column_items_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(int threads, uint64_t kept_noise_max_bytes) {
+  return std::make_unique<CpuBackend>(threads, kept_noise_max_bytes);
+}
 
 }  // namespace scb

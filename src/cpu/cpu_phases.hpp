@@ -67,6 +67,8 @@ struct RunScratch : SampleRows {
   std::vector<float> VT;          // N x N: V transposed, for the residual (sampled, N >= kVtMinN)
   bool v_bad = false;             // V left the finite/limit range this step
   std::vector<double> noise_sum;  // population + noise + projection: blocks x N noise sums
+  std::vector<double> noise_kept;  // the same, within the backend's kept-noise bytes: the step's
+                                   // A-noise (N x T, by columns), drawn for the sums, read by the update
   AttentionGradientTerms pop;     // population mode
 };
 

@@ -3,8 +3,9 @@
 // the blocks that the compiler vectorises in the x86-64-v4 and -v3 forms (the Box-Muller of
 // gaussian.hpp uses only correctly rounded operations, so every form and the scalar
 // gradient_noise give the same bits, tests/test_gaussian.cpp). A population step at N = 100,
-// T = 100,000 draws 10^7 normals twice (the projection needs each column's noise sum before the
-// update); with libm's log and sincos that was nine tenths of the step.
+// T = 100,000 draws 10^7 normals (the projection needs each column's noise sum before the update:
+// the backend keeps them between the two uses, or draws them twice beyond kKeptNoiseMaxBytes); with
+// libm's log and sincos that was nine tenths of the step.
 #include "scb/cpu/noise_draw.hpp"
 
 #include <algorithm>

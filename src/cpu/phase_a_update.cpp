@@ -85,8 +85,12 @@ void update_population_column(const CpuState& st, uint32_t r, uint32_t k, uint32
   for (uint32_t i = 0; i < len; ++i) grad[i] = base + slope * static_cast<double>(ak[i]);
   if (p.noise[r] > 0) {
     const double noise_sd = p.noise[r] / std::sqrt(double(p.batch_size[r]));
-    double noise[kBlock];
-    draw_noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 0, uint64_t(k) * T + t0, len, noise);
+    double drawn[kBlock];
+    const double* noise = drawn;
+    if (s.noise_kept.empty())
+      draw_noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 0, uint64_t(k) * T + t0, len, drawn);
+    else
+      noise = s.noise_kept.data() + size_t(k) * T + t0;  // sum_noise_block's draws
     for (uint32_t i = 0; i < len; ++i) grad[i] += noise_sd * noise[i];
   }
   for (uint32_t q = pb.q_ptr[k]; q < pb.q_ptr[k + 1]; ++q)

@@ -119,7 +119,7 @@ void population_v_update(CpuState& st, size_t r) {
 }
 
 // The noise of positions [blk*64, blk*64+64) of every column, summed per column (the same draws
-// update_a_block adds, regenerated rather than stored).
+// update_a_block adds: kept for it in s.noise_kept where that fits, else drawn again there).
 void sum_noise_block(CpuState& st, uint32_t r, uint32_t blk) {
   const RunPack& p = *st.pack;
   RunScratch& s = st.runs[r];
@@ -127,12 +127,20 @@ void sum_noise_block(CpuState& st, uint32_t r, uint32_t blk) {
   const uint32_t t0 = blk * kBlock, t1 = std::min(T, t0 + kBlock);
   // Eight columns' noise, then their sums side by side (each over i ascending from +0, as one
   // column's loop would add it): one column's sum alone waits on every addition's latency.
-  double noise[8][kBlock];
+  double drawn[8][kBlock];
+  static constexpr double kZeros[kBlock] = {};  // the missing columns of the last eight: summed, never kept
+  const double* noise[8];
   for (uint32_t k0 = 0; k0 < N; k0 += 8) {
     const uint32_t cols = std::min(8u, N - k0);
-    for (uint32_t c = 0; c < cols; ++c)
-      draw_noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 0, uint64_t(k0 + c) * T + t0, t1 - t0, noise[c]);
-    for (uint32_t c = cols; c < 8; ++c) std::fill(noise[c], noise[c] + kBlock, 0.0);  // summed, never kept
+    for (uint32_t c = 0; c < 8; ++c) {
+      if (c >= cols) {
+        noise[c] = kZeros;
+        continue;
+      }
+      double* out = s.noise_kept.empty() ? drawn[c] : s.noise_kept.data() + size_t(k0 + c) * T + t0;
+      draw_noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 0, uint64_t(k0 + c) * T + t0, t1 - t0, out);
+      noise[c] = out;
+    }
     double sum[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (uint32_t i = 0; i < t1 - t0; ++i)
       for (uint32_t c = 0; c < 8; ++c) sum[c] += noise[c][i];

@@ -69,4 +69,12 @@ struct RunFootprint {
 };
 RunFootprint run_footprint(const Config& cfg);
 
+// A population step with noise and projection needs its A-noise twice: the column sums before
+// the update, then every entry in the update. The CPU backend keeps it from the first use to the
+// second (one write and one read of N x T doubles) where that is at most this many bytes, instead
+// of drawing it again (at N = 100, T = 100,000 the second draw was a third of the step); the
+// footprint counts it. The same numbers either way (tests/test_population.cpp).
+constexpr uint64_t kKeptNoiseMaxBytes = uint64_t(1) << 30;
+bool keeps_noise(const Config& cfg, uint64_t max_bytes = kKeptNoiseMaxBytes);
+
 }  // namespace scb
