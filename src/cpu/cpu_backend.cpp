@@ -288,7 +288,7 @@ class CpuBackend final : public Backend {
     }
     if (!st_.sampled() && pack.noise[r] > 0 && pack.project[r] && !st_.softmax()) {
       s.noise_sum.resize(size_t(nblocks) * N);
-      if (8 * uint64_t(N) * T <= kept_noise_max_bytes_) s.noise_kept.resize(size_t(N) * T);  // keeps_noise
+      if (8 * uint64_t(N) * T <= kept_noise_max_bytes_) s.noise_kept.resize(size_t(nblocks) * N * kBlock);  // keeps_noise
     }
   }
 
