@@ -628,3 +628,28 @@ TEST(GatherColumn, AddsSamplesInListedOrderFromZero) {
 }
 
 }  // namespace
+
+// sum_outer_rows against the plain loop it replaces (dV filled with +0.0, then dV[i][j] += r_i h_j
+// sample by sample), bit for bit: sizes with a partial last chunk of sixteen columns and an odd
+// row count, values of mixed sign and magnitude (a changed order of additions shows in the bits),
+// and -0.0 products (a sum from +0.0 ends +0.0 where the products are all -0.0).
+TEST(SumOuterRows, EqualsSampleBySampleLoopBitForBit) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  for (uint32_t N : {5u, 16u, 37u, 100u}) {
+    const uint32_t stride = (N + 15) / 16 * 16, B = 23;
+    std::vector<double> R(size_t(B) * stride, 0.0), H(size_t(B) * stride, 0.0);
+    for (uint32_t b = 0; b < B; ++b)
+      for (uint32_t j = 0; j < N; ++j) {
+        R[size_t(b) * stride + j] = u(rng) * std::pow(10.0, int(rng() % 9) - 4);
+        H[size_t(b) * stride + j] = j == 1 ? -0.0 : u(rng) * std::pow(10.0, int(rng() % 9) - 4);
+      }
+    std::vector<double> want(size_t(N) * N, 0.0), got(size_t(N) * N, 7.0);
+    for (uint32_t b = 0; b < B; ++b)
+      for (uint32_t i = 0; i < N; ++i)
+        for (uint32_t j = 0; j < N; ++j) want[size_t(i) * N + j] += R[size_t(b) * stride + i] * H[size_t(b) * stride + j];
+    // In blocks of rows as the phase hands them out, an odd-sized last block included.
+    for (uint32_t i0 = 0; i0 < N; i0 += 7) scb::sum_outer_rows(R.data(), H.data(), stride, B, N, i0, std::min(N, i0 + 7), got.data());
+    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(double))) << "N = " << N;
+  }
+}

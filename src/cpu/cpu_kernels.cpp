@@ -87,6 +87,28 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) bool shrink_column(
   return bad;
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sum_outer_rows(const double* R, const double* H,
+                                                                                  uint32_t stride, uint32_t B,
+                                                                                  uint32_t N, uint32_t i0, uint32_t i1,
+                                                                                  double* dV) {
+  constexpr uint32_t kCols = 16;  // a row's padding makes every chunk of sixteen readable
+  for (uint32_t i = i0; i < i1; i += 2) {
+    const bool pair = i + 1 < i1;
+    for (uint32_t j0 = 0; j0 < N; j0 += kCols) {
+      double acc0[kCols] = {}, acc1[kCols] = {};
+      for (uint32_t b = 0; b < B; ++b) {
+        const double* h = H + size_t(b) * stride + j0;
+        const double r0 = R[size_t(b) * stride + i], r1 = pair ? R[size_t(b) * stride + i + 1] : 0.0;
+        for (uint32_t j = 0; j < kCols; ++j) acc0[j] += r0 * h[j];
+        for (uint32_t j = 0; j < kCols; ++j) acc1[j] += r1 * h[j];
+      }
+      const uint32_t n = std::min(kCols, N - j0);
+      std::copy(acc0, acc0 + n, dV + size_t(i) * N + j0);
+      if (pair) std::copy(acc1, acc1 + n, dV + size_t(i + 1) * N + j0);
+    }
+  }
+}
+
 namespace {
 
 // sample_residual at a vocabulary small enough to unroll (the reference problem: N = 3): r, g and

@@ -58,16 +58,7 @@ void sum_dv_rows(CpuState& st, uint32_t r, uint32_t blk) {
     default: break;
   }
   const uint32_t i0 = blk * kDvRows, i1 = std::min(N, i0 + kDvRows);
-  double* dV = s.dV.data();
-  std::fill(dV + size_t(i0) * N, dV + size_t(i1) * N, 0.0);
-  for (uint32_t b = 0; b < B; ++b) {
-    const double* rr = s.r.data() + size_t(b) * st.row;
-    const double* h = s.h.data() + size_t(b) * st.row;
-    for (uint32_t i = i0; i < i1; ++i) {
-      const double ri = rr[i];  // a local: dV and rr are both double*, so rr[i] could alias
-      for (uint32_t j = 0; j < N; ++j) dV[size_t(i) * N + j] += ri * h[j];
-    }
-  }
+  sum_outer_rows(s.r.data(), s.h.data(), st.row, B, N, i0, i1, s.dV.data());
 }
 
 void reduce_and_update_v(CpuState& st, size_t r) {
