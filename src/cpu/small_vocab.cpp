@@ -67,6 +67,48 @@ __attribute__((target("avx2"))) void scatter_n(const uint16_t* x, const float* a
   scatter_scalar(x, a, scale, i, n, part, count);
 }
 
+// scatter_n of two streams in one loop (N <= 3: their accumulators and counts fit AVX2's sixteen
+// registers, the compares' constants read from memory): one stream's additions wait on each
+// other's latency, two interleave. Each stream's sums and counts are scatter_n's, exactly.
+template <uint32_t N>
+__attribute__((target("avx2"))) void scatter_pair_avx2(const ScatterStream* st, uint32_t n, bool fresh) {
+  __m256d acc[2][N];
+  __m256i cnt[2][N];
+  __m128 s[2];
+  #pragma GCC unroll 2
+  for (uint32_t q = 0; q < 2; ++q) {
+    s[q] = _mm_set1_ps(st[q].scale);
+    for (uint32_t j = 0; j < N; ++j) {
+      acc[q][j] = fresh ? _mm256_setzero_pd() : _mm256_loadu_pd(st[q].part + 4 * j);
+      cnt[q][j] = _mm256_setzero_si256();
+    }
+  }
+  uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    #pragma GCC unroll 2
+    for (uint32_t q = 0; q < 2; ++q) {
+      const __m256d v = _mm256_cvtps_pd(_mm_mul_ps(_mm_loadu_ps(st[q].a + i), s[q]));
+      const __m256i xt = _mm256_cvtepu16_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(st[q].x + i)));
+      for (uint32_t j = 0; j < N; ++j) {
+        const __m256i hit = _mm256_cmpeq_epi64(xt, _mm256_set1_epi64x(j));
+        acc[q][j] = _mm256_add_pd(acc[q][j], _mm256_and_pd(_mm256_castsi256_pd(hit), v));
+        if (j + 1 < N) cnt[q][j] = _mm256_sub_epi64(cnt[q][j], hit);
+      }
+    }
+  }
+  #pragma GCC unroll 2
+  for (uint32_t q = 0; q < 2; ++q) {
+    cnt[q][N - 1] = _mm256_set1_epi64x(i / 4);
+    for (uint32_t j = 0; j + 1 < N; ++j) cnt[q][N - 1] = _mm256_sub_epi64(cnt[q][N - 1], cnt[q][j]);
+    for (uint32_t j = 0; j < N; ++j) {
+      __m256i* c = reinterpret_cast<__m256i*>(st[q].count + 4 * j);
+      _mm256_storeu_pd(st[q].part + 4 * j, acc[q][j]);
+      _mm256_storeu_si256(c, fresh ? cnt[q][j] : _mm256_add_epi64(_mm256_loadu_si256(c), cnt[q][j]));
+    }
+    scatter_scalar(st[q].x, st[q].a, st[q].scale, i, n, st[q].part, st[q].count);
+  }
+}
+
 // g[0..3] as a table of eight 32-bit halves, the low halves first (lanes 0..3), then the high
 // ones (4..7): token x's double is the lane pair (x, x + 4), which lookup4 builds from the token
 // with one shuffle and an or (x < 4), where the interleaved layout took two shifts and an add more.
@@ -286,11 +328,12 @@ void scatter_n_widest(const uint16_t* x, const float* a, float scale, uint32_t n
   scatter_n<N>(x, a, scale, n, part, count, fresh);
 }
 
-// Two streams side by side where AVX-512 runs (AVX2's sixteen registers do not hold two
-// streams' accumulators), else one after the other.
+// Two streams side by side where AVX-512 runs, and on AVX2 up to N = 3 (at N = 4 AVX2's sixteen
+// registers do not hold two streams' accumulators), else one after the other.
 template <uint32_t N>
 void scatter_pair_widest(const ScatterStream pair[2], uint32_t n, bool fresh) {
   if (avx512_loops()) return scatter_pair_avx512<N>(pair, n, fresh);
+  if constexpr (N <= 3) return scatter_pair_avx2<N>(pair, n, fresh);
   for (int q = 0; q < 2; ++q) scatter_n<N>(pair[q].x, pair[q].a, pair[q].scale, n, pair[q].part, pair[q].count, fresh);
 }
 
