@@ -188,7 +188,8 @@ TEST(SmallVocab, ScatterPairEqualsEachSampleAlone) {
 
 // forward_sample_pair against forward_sample of each sample: rows, tokens and results, for a
 // vocabulary the pair runs side by side (N <= 4) and one it hands to forward_sample (N = 9), T
-// over several chunks with a tail, with and without a pending scale and pre-drawn tokens.
+// over several chunks with a tail, with and without a pending scale, pre-drawn tokens and the
+// columns widened beforehand.
 TEST(ForwardSamplePair, EqualsEachSampleAlone) {
   for (uint32_t N : {2u, 3u, 4u, 9u}) {
     for (uint32_t T : {100u, 1001u}) {
@@ -202,45 +203,50 @@ TEST(ForwardSamplePair, EqualsEachSampleAlone) {
       for (auto& v : A) v = u(gen) / float(T);
       for (auto& v : scale) v = 0.5f + u(gen);
       for (bool with_scale : {false, true}) {
-        for (int predrawn : {0, 1, 2}) {  // drawn here; drawn before; drawn before into the token rows
-          std::vector<uint16_t> drawn(2 * size_t(T));
-          if (predrawn)
-            for (uint32_t q = 0; q < 2; ++q)
-              scb::draw_tokens(pv, 99, 5, 40 + q, 0, T, drawn.data() + size_t(q) * T);
-          std::vector<uint16_t> tok[2][2];
-          std::vector<double> h[2][2], r[2][2], g[2][2];
-          std::vector<uint32_t> c[2][2];
-          scb::SampleResult want[2], got[2];
-          scb::SampleSlot<uint16_t> pair[2];
-          scb::SampleMeta meta[2];  // drawn before, as forward_batch draws them, in the last case
-          scb::draw_sample_metas(pv, 99, 5, 40, 2, meta);
-          const float* sc = with_scale ? scale.data() : nullptr;
-          for (int w = 0; w < 2; ++w)
-            for (int q = 0; q < 2; ++q)
-              tok[w][q].assign(T, 0), h[w][q].assign(N, 0), r[w][q].assign(N, 0), g[w][q].assign(N, 0), c[w][q].assign(N, 0);
-          for (int q = 0; q < 2; ++q) {
-            const uint16_t* d = predrawn ? drawn.data() + size_t(q) * T : nullptr;
-            if (predrawn == 2) tok[1][q].assign(d, d + T);
-            want[q] = scb::forward_sample(pv, V.data(), A.data(), 99, 5, 40 + q, tok[0][q].data(), h[0][q].data(),
-                                          c[0][q].data(), r[0][q].data(), g[0][q].data(), sc, nullptr, d);
-            pair[q] = {uint32_t(40 + q), tok[1][q].data(), h[1][q].data(), c[1][q].data(), r[1][q].data(), g[1][q].data(),
-                       predrawn == 2 ? tok[1][q].data() : d, predrawn == 2 ? meta + q : nullptr};
-          }
-          scb::forward_sample_pair(pv, V.data(), A.data(), 99, 5, pair, got, sc);
-          for (int q = 0; q < 2; ++q) {
-            const std::string at = "N=" + std::to_string(N) + " T=" + std::to_string(T) + " sample " + std::to_string(q);
-            EXPECT_EQ(got[q].k, want[q].k) << at;
-            EXPECT_EQ(got[q].x_o, want[q].x_o) << at;
-            EXPECT_EQ(bits(got[q].a_mean), bits(want[q].a_mean)) << at;
-            EXPECT_EQ(tok[1][q], tok[0][q]) << at;
-            EXPECT_EQ(c[1][q], c[0][q]) << at;
-            for (uint32_t j = 0; j < N; ++j) {
-              ASSERT_EQ(bits(h[1][q][j]), bits(h[0][q][j])) << at << " h " << j;
-              ASSERT_EQ(bits(r[1][q][j]), bits(r[0][q][j])) << at << " r " << j;
-              ASSERT_EQ(bits(g[1][q][j]), bits(g[0][q][j])) << at << " g " << j;
+        for (bool widened : {false, true})
+          for (int predrawn : {0, 1, 2}) {  // drawn here; drawn before; drawn before into the token rows
+            std::vector<uint16_t> drawn(2 * size_t(T));
+            if (predrawn)
+              for (uint32_t q = 0; q < 2; ++q)
+                scb::draw_tokens(pv, 99, 5, 40 + q, 0, T, drawn.data() + size_t(q) * T);
+            std::vector<uint16_t> tok[2][2];
+            std::vector<double> h[2][2], r[2][2], g[2][2];
+            std::vector<uint32_t> c[2][2];
+            scb::SampleResult want[2], got[2];
+            scb::SampleSlot<uint16_t> pair[2];
+            scb::SampleMeta meta[2];  // drawn before, as forward_batch draws them, in the last case
+            scb::draw_sample_metas(pv, 99, 5, 40, 2, meta);
+            const float* sc = with_scale ? scale.data() : nullptr;
+            for (int w = 0; w < 2; ++w)
+              for (int q = 0; q < 2; ++q)
+                tok[w][q].assign(T, 0), h[w][q].assign(N, 0), r[w][q].assign(N, 0), g[w][q].assign(N, 0), c[w][q].assign(N, 0);
+            for (int q = 0; q < 2; ++q) {
+              const uint16_t* d = predrawn ? drawn.data() + size_t(q) * T : nullptr;
+              if (predrawn == 2) tok[1][q].assign(d, d + T);
+              want[q] = scb::forward_sample(pv, V.data(), A.data(), 99, 5, 40 + q, tok[0][q].data(), h[0][q].data(),
+                                            c[0][q].data(), r[0][q].data(), g[0][q].data(), sc, nullptr, d);
+              pair[q] = {uint32_t(40 + q), tok[1][q].data(), h[1][q].data(), c[1][q].data(), r[1][q].data(), g[1][q].data(),
+                         predrawn == 2 ? tok[1][q].data() : d, predrawn == 2 ? meta + q : nullptr};
+            }
+            std::vector<double> wide(size_t(N) * T);  // the columns widened once, as forward_batch does
+            scb::widen_columns(A.data(), sc, N, T, wide.data());
+            scb::forward_sample_pair(pv, V.data(), A.data(), 99, 5, pair, got, sc, nullptr,
+                                     widened ? wide.data() : nullptr);
+            for (int q = 0; q < 2; ++q) {
+              const std::string at = "N=" + std::to_string(N) + " T=" + std::to_string(T) + " sample " +
+                                     std::to_string(q) + (widened ? " widened" : "");
+              EXPECT_EQ(got[q].k, want[q].k) << at;
+              EXPECT_EQ(got[q].x_o, want[q].x_o) << at;
+              EXPECT_EQ(bits(got[q].a_mean), bits(want[q].a_mean)) << at;
+              EXPECT_EQ(tok[1][q], tok[0][q]) << at;
+              EXPECT_EQ(c[1][q], c[0][q]) << at;
+              for (uint32_t j = 0; j < N; ++j) {
+                ASSERT_EQ(bits(h[1][q][j]), bits(h[0][q][j])) << at << " h " << j;
+                ASSERT_EQ(bits(r[1][q][j]), bits(r[0][q][j])) << at << " r " << j;
+                ASSERT_EQ(bits(g[1][q][j]), bits(g[0][q][j])) << at << " g " << j;
+              }
             }
           }
-        }
       }
     }
   }

@@ -238,8 +238,10 @@ class CpuBackend final : public Backend {
     RunScratch& s = st_.runs[r];
     const uint32_t N = st_.pack->N, T = st_.pack->T, B = st_.pack->batch_size[r];
     if (always_fused_) {
-      for (cpu::SampleRows& rows : thread_rows_)
+      for (cpu::SampleRows& rows : thread_rows_) {
         if (rows.k.size() < B) rows.resize(B, T, st_.row);
+        if (small_vocab_kernels(N)) rows.a_wide.resize(size_t(N) * T);  // the whole batch on one thread
+      }
     } else {
       s.resize(B, T, st_.row);
     }

@@ -42,6 +42,7 @@ struct SampleRows {
   std::vector<uint32_t> k;        // B query tokens
   std::vector<double> m;          // B: (1/T) sum_j g_j c_j, the sample's projection mean
   std::vector<double> hg;         // B: h.g (softmax: a . dl/da of the sample)
+  std::vector<double> a_wide;     // N x T (N <= 4, a thread's rows): widen_columns of the step's A
   void resize(uint32_t B, uint32_t T, uint32_t row);
   void lend(SampleRows& other);   // swaps the two sets
 };

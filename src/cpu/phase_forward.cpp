@@ -55,7 +55,8 @@ void forward_pair(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn, c
                                         slot_of(st, r, b + 1, drawn ? drawn + p.T : nullptr, meta ? meta + 1 : nullptr)};
   SampleResult res[2];
   forward_sample_pair(p.problem(r).view(), p.V_of(r), st.attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]),
-                      pair, res, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data());
+                      pair, res, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data(),
+                      s.a_wide.empty() ? nullptr : s.a_wide.data());
   record(st, r, b, res[0]);
   record(st, r, b + 1, res[1]);
 }
@@ -73,7 +74,7 @@ void SampleRows::resize(uint32_t B, uint32_t T, uint32_t row) {
 
 void SampleRows::lend(SampleRows& other) {
   tokens.swap(other.tokens), h.swap(other.h), r.swap(other.r), g.swap(other.g);
-  counts.swap(other.counts), k.swap(other.k), m.swap(other.m), hg.swap(other.hg);
+  counts.swap(other.counts), k.swap(other.k), m.swap(other.m), hg.swap(other.hg), a_wide.swap(other.a_wide);
 }
 
 void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, const SampleMeta* meta) {
@@ -88,7 +89,8 @@ void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, cons
   SampleResult res[kSamplesPerDraw];
   for (uint32_t i = 0; i < 2 * pairs; ++i) slot[i] = slot_of(st, r, b0 + i, drawn + size_t(i) * p.T, meta + i);
   forward_sample_pairs(p.problem(r).view(), p.V_of(r), st.attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]),
-                       slot, pairs, res, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data());
+                       slot, pairs, res, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data(),
+                       s.a_wide.empty() ? nullptr : s.a_wide.data());
   for (uint32_t i = 0; i < 2 * pairs; ++i) record(st, r, b0 + i, res[i]);
   if (2 * pairs < count) forward(st, r, b0 + 2 * pairs, drawn + size_t(2 * pairs) * p.T, meta + 2 * pairs);
 }
@@ -112,6 +114,11 @@ void forward_range(CpuState& st, uint32_t r, uint32_t b0, uint32_t b1) {
   if (b < b1) forward(st, r, b);
 }
 
-void forward_batch(CpuState& st, uint32_t r) { forward_range(st, r, 0, st.pack->batch_size[r]); }
+void forward_batch(CpuState& st, uint32_t r) {
+  RunScratch& s = st.runs[r];
+  if (!s.a_wide.empty())  // a thread's rows: the whole batch here, each column widened once for it
+    widen_columns(st.attention(r), s.scaled ? s.scale.data() : nullptr, st.pack->N, st.pack->T, s.a_wide.data());
+  forward_range(st, r, 0, st.pack->batch_size[r]);
+}
 
 }  // namespace scb::cpu

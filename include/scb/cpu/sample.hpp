@@ -148,8 +148,18 @@ struct SampleSlot {
   const SampleMeta* meta;
 };
 
+// The attention columns as the small-vocabulary scatter adds them, wide[k T + t] =
+// double(A[k T + t] * scale_k) (scale 1 without a pending one): formed once per step where one
+// thread steps a run's whole batch, instead of once per sample and position (N <= 4).
+inline void widen_columns(const float* A, const float* a_scale, uint32_t N, uint32_t T, double* wide) {
+  for (uint32_t k = 0; k < N; ++k) {
+    const float c = a_scale ? a_scale[k] : 1.0f;
+    for (uint32_t t = 0; t < T; ++t) wide[size_t(k) * T + t] = static_cast<double>(A[size_t(k) * T + t] * c);
+  }
+}
+
 // forward_sample of 2 * pairs samples of one step (pairs <= kMaxSamplePairs), res[q] for slot[q],
-// the same bits. Up to kSmallVocabMaxN the scatters of each pair run side by side
+// the same bits (A_wide: widen_columns of A and a_scale, or null). Up to kSmallVocabMaxN the scatters of each pair run side by side
 // (scatter_small_vocab_pair: each sample's partial sums are chains of dependent additions, and
 // one sample alone leaves the adder idle between them), and every pair is scattered before any
 // sample is finished, so that the finishes' chains (h, the residual, the mean) of different
@@ -158,7 +168,8 @@ constexpr uint32_t kMaxSamplePairs = 4;
 template <typename Token>
 void forward_sample_pairs(const ProblemView& pv, const float* V, const float* A, uint64_t seed, uint32_t step,
                           const SampleSlot<Token>* slot, uint32_t pairs, SampleResult* res,
-                          const float* a_scale = nullptr, const float* VT = nullptr) {
+                          const float* a_scale = nullptr, const float* VT = nullptr,
+                          const double* A_wide = nullptr) {
   using namespace sample_detail;
   const uint32_t N = pv.N, T = pv.T, n_samples = 2 * pairs;
   if (!small_vocab_kernels(N)) {
@@ -180,7 +191,8 @@ void forward_sample_pairs(const ProblemView& pv, const float* V, const float* A,
       for (uint32_t i = 0; i < 2; ++i) {
         const uint32_t q = q0 + i;
         const uint16_t* x = chunk_tokens(pv, seed, step, slot[q].sample, t0, n, slot[q].drawn, slot[q].tokens, chunk[i]);
-        stream[i] = {x, col[q].a + t0, col[q].scale, part[q], cl[q]};
+        const double* wide = A_wide ? A_wide + size_t(col[q].meta.k) * T + t0 : nullptr;
+        stream[i] = {x, col[q].a + t0, col[q].scale, part[q], cl[q], wide};
       }
       scatter_small_vocab_pair(stream, n, N, t0 == 0);
     }
@@ -195,8 +207,8 @@ void forward_sample_pairs(const ProblemView& pv, const float* V, const float* A,
 template <typename Token>
 void forward_sample_pair(const ProblemView& pv, const float* V, const float* A, uint64_t seed, uint32_t step,
                          const SampleSlot<Token> slot[2], SampleResult res[2], const float* a_scale = nullptr,
-                         const float* VT = nullptr) {
-  forward_sample_pairs(pv, V, A, seed, step, slot, 1, res, a_scale, VT);
+                         const float* VT = nullptr, const double* A_wide = nullptr) {
+  forward_sample_pairs(pv, V, A, seed, step, slot, 1, res, a_scale, VT, A_wide);
 }
 
 }  // namespace scb

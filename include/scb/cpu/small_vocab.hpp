@@ -32,6 +32,8 @@ struct ScatterStream {
   float scale;
   double* part;
   uint64_t* count;
+  const double* wide = nullptr;  // or the same values double(a[i] * scale), formed once per step for
+                                 // every sample of the column (widen_columns in sample.hpp)
 };
 
 // scatter_small_vocab of two samples at once (the same n and N), the same bits as one after the
