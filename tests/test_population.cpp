@@ -484,19 +484,26 @@ TEST(Metrics, FinalNormalisation) {
 }  // namespace
 
 // The CPU backend keeps a population step's A-noise from the column sums to the update where its
-// budget allows and draws it again where not: a pack of three noisy runs with and without room,
-// on one and on two threads, gives the same bits.
+// budget allows and draws it again where not: a pack of noisy runs with and without room, on one
+// thread (whole-run steps) and two (T large enough for the phased schedule; the last tile
+// partial), gives the same bits. The pack mixes runs that keep the noise with one without noise,
+// one without projection and one that stops early (inactive for the last steps).
 TEST(PopulationNoise, KeptOrDrawnAgainGivesTheSameBits) {
-  const auto pack_of = [] {
+  const auto config_of = [](uint64_t seed, double noise, bool project, int steps) {
+    return scbtest::make_config(json{
+        {"problem", {{"N", 6}, {"T", 4000}, {"Q", 2}, {"seed", 2}}},
+        {"train", {{"algorithm", "population"}, {"steps", steps}, {"batch_size", 64}, {"seed", seed}, {"lr_A", 5e-4},
+                   {"lambda", 0.004}, {"stage1_steps", 10}, {"noise", noise}, {"project", project}}},
+        {"eval", {{"every", 10}}}});
+  };
+  const std::vector<scb::Config> cfgs = {config_of(3, 0.05, true, 30), config_of(4, 0.05, true, 20),
+                                         config_of(5, 0.0, true, 30), config_of(6, 0.05, false, 30)};
+  EXPECT_TRUE(scb::keeps_noise(cfgs[0]));
+  EXPECT_FALSE(scb::keeps_noise(cfgs[2]));
+  EXPECT_FALSE(scb::keeps_noise(cfgs[3]));
+  const auto pack_of = [&] {
     scb::RunPack pack;
-    for (uint64_t seed : {3, 4, 5}) {
-      const scb::Config cfg = scbtest::make_config(json{
-          {"problem", {{"N", 6}, {"T", 150}, {"Q", 2}, {"seed", 2}}},
-          {"train", {{"algorithm", "population"}, {"steps", 40}, {"batch_size", 64}, {"seed", seed}, {"lr_A", 0.05},
-                     {"lambda", 0.004}, {"stage1_steps", 10}, {"noise", 0.5}}},
-          {"eval", {{"every", 10}}}});
-      pack.add_run(cfg, scb::make_problem(cfg));
-    }
+    for (const scb::Config& cfg : cfgs) pack.add_run(cfg, scb::make_problem(cfg));
     return pack;
   };
   std::vector<std::vector<float>> A, V;
@@ -514,4 +521,14 @@ TEST(PopulationNoise, KeptOrDrawnAgainGivesTheSameBits) {
     EXPECT_EQ(0, std::memcmp(V[0].data(), V[i].data(), V[0].size() * sizeof(float))) << "case " << i;
   }
   EXPECT_NE(0, std::memcmp(A[0].data(), pack_of().A.data(), A[0].size() * sizeof(float))) << "A never moved";
+}
+
+// The kept noise is the CPU backend's: its footprint counts it (whole tiles), the device's does not,
+// and a sampled run's is the same on both.
+TEST(PopulationNoise, CountedInTheCpuFootprintOnly) {
+  const auto cfg = scbtest::make_config(json{{"problem", {{"N", 6}, {"T", 4000}, {"Q", 2}, {"seed", 2}}},
+                                              {"train", {{"algorithm", "population"}, {"noise", 0.5}}}});
+  EXPECT_EQ(scb::run_footprint(cfg, true).scratch - scb::run_footprint(cfg, false).scratch, 8u * 6 * 64 * 63);
+  const auto sampled = scbtest::make_config(json{{"problem", {{"N", 6}, {"T", 4000}, {"Q", 2}, {"seed", 2}}}});
+  EXPECT_EQ(scb::run_footprint(sampled, true).total(), scb::run_footprint(sampled, false).total());
 }

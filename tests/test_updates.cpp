@@ -632,7 +632,8 @@ TEST(GatherColumn, AddsSamplesInListedOrderFromZero) {
 // sum_outer_rows against the plain loop it replaces (dV filled with +0.0, then dV[i][j] += r_i h_j
 // sample by sample), bit for bit: sizes with a partial last chunk of sixteen columns and an odd
 // row count, values of mixed sign and magnitude (a changed order of additions shows in the bits),
-// and -0.0 products (a sum from +0.0 ends +0.0 where the products are all -0.0).
+// a column whose products are all -0.0 (a sum from +0.0 ends +0.0, one from the first product
+// -0.0), and guard entries past dV that must stay untouched.
 TEST(SumOuterRows, EqualsSampleBySampleLoopBitForBit) {
   std::mt19937_64 rng(5);
   std::uniform_real_distribution<double> u(-1.0, 1.0);
@@ -644,12 +645,16 @@ TEST(SumOuterRows, EqualsSampleBySampleLoopBitForBit) {
         R[size_t(b) * stride + j] = u(rng) * std::pow(10.0, int(rng() % 9) - 4);
         H[size_t(b) * stride + j] = j == 1 ? -0.0 : u(rng) * std::pow(10.0, int(rng() % 9) - 4);
       }
-    std::vector<double> want(size_t(N) * N, 0.0), got(size_t(N) * N, 7.0);
+    for (uint32_t b = 0; b < B; ++b) R[size_t(b) * stride] = 1.0 + b;  // row 0, column 1: -0.0 only
+    constexpr size_t kGuard = 16;
+    std::vector<double> want(size_t(N) * N, 0.0), got(size_t(N) * N + kGuard, 7.0);
     for (uint32_t b = 0; b < B; ++b)
       for (uint32_t i = 0; i < N; ++i)
         for (uint32_t j = 0; j < N; ++j) want[size_t(i) * N + j] += R[size_t(b) * stride + i] * H[size_t(b) * stride + j];
     // In blocks of rows as the phase hands them out, an odd-sized last block included.
     for (uint32_t i0 = 0; i0 < N; i0 += 7) scb::sum_outer_rows(R.data(), H.data(), stride, B, N, i0, std::min(N, i0 + 7), got.data());
     EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(double))) << "N = " << N;
+    EXPECT_FALSE(std::signbit(got[1])) << "N = " << N;
+    for (size_t e = want.size(); e < got.size(); ++e) EXPECT_EQ(got[e], 7.0) << "N = " << N << " past dV";
   }
 }

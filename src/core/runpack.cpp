@@ -94,18 +94,25 @@ std::vector<float> attention_matrix(const RunPack& pack, size_t r) {
   return a;
 }
 
-bool keeps_noise(const Config& cfg, uint64_t max_bytes) {
-  const bool noise_sums = cfg.train.algorithm == Algorithm::population && cfg.train.noise > 0 && cfg.train.project &&
-                          cfg.model.attention == Attention::linear;
-  return noise_sums && 8 * uint64_t(cfg.problem.N) * cfg.problem.T <= max_bytes;
+bool keeps_noise(Algorithm algorithm, Attention attention, double noise, bool project, uint32_t N, uint32_t T,
+                 uint64_t max_bytes) {
+  const bool noise_sums = algorithm == Algorithm::population && noise > 0 && project && attention == Attention::linear;
+  return noise_sums && kept_noise_bytes(N, T) <= max_bytes;
 }
 
-RunFootprint run_footprint(const Config& cfg) {
+bool keeps_noise(const Config& cfg) {
+  // The float the pack holds: a noise that rounds to 0 there draws nothing.
+  return keeps_noise(cfg.train.algorithm, cfg.model.attention, static_cast<float>(cfg.train.noise), cfg.train.project,
+                     cfg.problem.N, cfg.problem.T);
+}
+
+RunFootprint run_footprint(const Config& cfg, bool cpu_backend) {
   const uint64_t N = cfg.problem.N, T = cfg.problem.T, B = cfg.train.batch_size;
   RunFootprint f;
   f.parameters = 4 * (N * N + N * T) * (cfg.model.attention == Attention::softmax ? 2 : 1);
   if (cfg.train.algorithm == Algorithm::population) {
-    f.scratch = 8 * N * N + 16 * N + 8 * N * ((T + 63) / 64) + (keeps_noise(cfg) ? 8 * N * T : 0);
+    f.scratch = 8 * N * N + 16 * N + 8 * N * ((T + 63) / 64) +
+                (cpu_backend && keeps_noise(cfg) ? kept_noise_bytes(uint32_t(N), uint32_t(T)) : 0);
   } else {
     // tokens (uint16), h, r, g (double), counts (uint32), per-sample scalars, partial sums
     f.scratch = 2 * B * T + B * N * (3 * 8 + 4) + 16 * B + 8 * N * N + 8 * N * ((T + 63) / 64);

@@ -240,7 +240,7 @@ class CpuBackend final : public Backend {
     if (always_fused_) {
       for (cpu::SampleRows& rows : thread_rows_) {
         if (rows.k.size() < B) rows.resize(B, T, st_.row);
-        if (small_vocab_kernels(N)) rows.a_wide.resize(size_t(N) * T);  // the whole batch on one thread
+        if (scatter_reads_wide(N)) rows.a_wide.resize(size_t(N) * T);  // the whole batch on one thread
       }
     } else {
       s.resize(B, T, st_.row);
@@ -288,10 +288,10 @@ class CpuBackend final : public Backend {
       s.VT.resize(size_t(N) * N);
       cpu::transpose_v(st_, r);
     }
-    if (!st_.sampled() && pack.noise[r] > 0 && pack.project[r] && !st_.softmax()) {
+    if (!st_.sampled() && pack.noise[r] > 0 && pack.project[r] && !st_.softmax())
       s.noise_sum.resize(size_t(nblocks) * N);
-      if (8 * uint64_t(N) * T <= kept_noise_max_bytes_) s.noise_kept.resize(size_t(nblocks) * N * kBlock);  // keeps_noise
-    }
+    if (keeps_noise(pack.algorithm, pack.attention, pack.noise[r], pack.project[r] != 0, N, T, kept_noise_max_bytes_))
+      s.noise_kept.resize(kept_noise_bytes(N, T) / sizeof(double));  // whole tiles: kept_noise
   }
 
   static constexpr size_t kRunsPerThreadToFuse = 4;  // from this many runs per thread, whole_run_step

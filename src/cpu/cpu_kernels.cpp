@@ -5,6 +5,7 @@
 #include "scb/cpu/cpu_kernels.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 
 #include "scb/cpu/token_draw.hpp"
@@ -92,6 +93,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void sum_outer_rows
                                                                                   uint32_t N, uint32_t i0, uint32_t i1,
                                                                                   double* dV) {
   constexpr uint32_t kCols = 16;  // a row's padding makes every chunk of sixteen readable
+  assert(stride % kCols == 0 && stride >= N);
   for (uint32_t i = i0; i < i1; i += 2) {
     const bool pair = i + 1 < i1;
     for (uint32_t j0 = 0; j0 < N; j0 += kCols) {

@@ -42,7 +42,7 @@ struct SampleRows {
   std::vector<uint32_t> k;        // B query tokens
   std::vector<double> m;          // B: (1/T) sum_j g_j c_j, the sample's projection mean
   std::vector<double> hg;         // B: h.g (softmax: a . dl/da of the sample)
-  std::vector<double> a_wide;     // N x T (N <= 4, a thread's rows): widen_columns of the step's A
+  std::vector<double> a_wide;     // N x T (a thread's rows, scatter_reads_wide): the step's widen_columns
   void resize(uint32_t B, uint32_t T, uint32_t row);
   void lend(SampleRows& other);   // swaps the two sets
 };
@@ -121,13 +121,15 @@ void transpose_v(CpuState& st, size_t r);
 
 // 1. phase_forward.cpp (drawn: sample b's tokens, meta: its meta and on, or null to draw them
 // here; forward_pair: samples b and b + 1; forward_samples: samples b0 .. b0 + count - 1,
-// count <= kSamplesPerDraw, T <= kTokenChunk, their metas drawn; forward_batch: every sample of
-// run r, in the schedule its T and N suit)
+// count <= kSamplesPerDraw, T <= kTokenChunk, their metas drawn; A_wide: this step's
+// widen_columns of run r, or null; forward_batch: every sample of run r, in the schedule its T
+// and N suit, widening the columns into s.a_wide first where the scatter reads them)
 void forward(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn = nullptr, const SampleMeta* meta = nullptr);
-void forward_pair(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn = nullptr,
+void forward_pair(CpuState& st, uint32_t r, uint32_t b, const double* A_wide, const uint16_t* drawn = nullptr,
                   const SampleMeta* meta = nullptr);
-void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, const SampleMeta* meta);
-void forward_range(CpuState& st, uint32_t r, uint32_t b0, uint32_t b1);  // samples b0 .. b1 - 1
+void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, const SampleMeta* meta,
+                     const double* A_wide);
+void forward_range(CpuState& st, uint32_t r, uint32_t b0, uint32_t b1, const double* A_wide = nullptr);
 void forward_batch(CpuState& st, uint32_t r);
 // Samples per phase-1 work item of a phased step (whole groups of forward_range: sixteen short
 // samples, else a pair): the same schedule whole-run steps use, so both scatter pairs.

@@ -48,15 +48,15 @@ void forward(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn, const 
                         s.VT.empty() ? nullptr : s.VT.data(), drawn, meta));
 }
 
-void forward_pair(CpuState& st, uint32_t r, uint32_t b, const uint16_t* drawn, const SampleMeta* meta) {
+void forward_pair(CpuState& st, uint32_t r, uint32_t b, const double* A_wide, const uint16_t* drawn,
+                  const SampleMeta* meta) {
   RunPack& p = *st.pack;
   RunScratch& s = st.runs[r];
   const SampleSlot<uint16_t> pair[2] = {slot_of(st, r, b, drawn, meta),
                                         slot_of(st, r, b + 1, drawn ? drawn + p.T : nullptr, meta ? meta + 1 : nullptr)};
   SampleResult res[2];
   forward_sample_pair(p.problem(r).view(), p.V_of(r), st.attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]),
-                      pair, res, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data(),
-                      s.a_wide.empty() ? nullptr : s.a_wide.data());
+                      pair, res, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data(), A_wide);
   record(st, r, b, res[0]);
   record(st, r, b + 1, res[1]);
 }
@@ -77,7 +77,8 @@ void SampleRows::lend(SampleRows& other) {
   counts.swap(other.counts), k.swap(other.k), m.swap(other.m), hg.swap(other.hg), a_wide.swap(other.a_wide);
 }
 
-void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, const SampleMeta* meta) {
+void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, const SampleMeta* meta,
+                     const double* A_wide) {
   RunPack& p = *st.pack;
   // Straight into the run's token rows (consecutive samples' rows are consecutive).
   uint16_t* drawn = st.runs[r].tokens.data() + size_t(b0) * p.T;
@@ -90,14 +91,14 @@ void forward_samples(CpuState& st, uint32_t r, uint32_t b0, uint32_t count, cons
   for (uint32_t i = 0; i < 2 * pairs; ++i) slot[i] = slot_of(st, r, b0 + i, drawn + size_t(i) * p.T, meta + i);
   forward_sample_pairs(p.problem(r).view(), p.V_of(r), st.attention(r), p.seed[r], static_cast<uint32_t>(p.step[r]),
                        slot, pairs, res, s.scaled ? s.scale.data() : nullptr, s.VT.empty() ? nullptr : s.VT.data(),
-                       s.a_wide.empty() ? nullptr : s.a_wide.data());
+                       A_wide);
   for (uint32_t i = 0; i < 2 * pairs; ++i) record(st, r, b0 + i, res[i]);
   if (2 * pairs < count) forward(st, r, b0 + 2 * pairs, drawn + size_t(2 * pairs) * p.T, meta + 2 * pairs);
 }
 
 uint32_t samples_per_item(uint32_t T) { return T <= kTokenChunk ? kMetasPerDraw : 2; }
 
-void forward_range(CpuState& st, uint32_t r, uint32_t b0, uint32_t b1) {
+void forward_range(CpuState& st, uint32_t r, uint32_t b0, uint32_t b1, const double* A_wide) {
   if (st.pack->T <= kTokenChunk) {  // short samples: their metas and tokens drawn several at a time
     const RunPack& p = *st.pack;
     SampleMeta meta[kMetasPerDraw];
@@ -105,20 +106,23 @@ void forward_range(CpuState& st, uint32_t r, uint32_t b0, uint32_t b1) {
       const uint32_t m = std::min(kMetasPerDraw, b1 - b);
       draw_sample_metas(p.problem(r).view(), p.seed[r], static_cast<uint32_t>(p.step[r]), b, m, meta);
       for (uint32_t i = 0; i < m; i += kSamplesPerDraw)
-        forward_samples(st, r, b + i, std::min(kSamplesPerDraw, m - i), meta + i);
+        forward_samples(st, r, b + i, std::min(kSamplesPerDraw, m - i), meta + i, A_wide);
     }
     return;
   }
   uint32_t b = b0;
-  for (; b + 2 <= b1; b += 2) forward_pair(st, r, b);
+  for (; b + 2 <= b1; b += 2) forward_pair(st, r, b, A_wide);
   if (b < b1) forward(st, r, b);
 }
 
 void forward_batch(CpuState& st, uint32_t r) {
   RunScratch& s = st.runs[r];
-  if (!s.a_wide.empty())  // a thread's rows: the whole batch here, each column widened once for it
+  const double* A_wide = nullptr;
+  if (!s.a_wide.empty()) {  // a thread's rows: the whole batch here, each column widened once for it
     widen_columns(st.attention(r), s.scaled ? s.scale.data() : nullptr, st.pack->N, st.pack->T, s.a_wide.data());
-  forward_range(st, r, 0, st.pack->batch_size[r]);
+    A_wide = s.a_wide.data();
+  }
+  forward_range(st, r, 0, st.pack->batch_size[r], A_wide);
 }
 
 }  // namespace scb::cpu

@@ -89,7 +89,11 @@ __attribute__((target("avx2"))) void scatter_pair_avx2(const ScatterStream* st, 
   for (; i + 4 <= n; i += 4) {
     #pragma GCC unroll 2
     for (uint32_t q = 0; q < 2; ++q) {
-      const __m256d v = Wide ? _mm256_loadu_pd(st[q].wide + i) : _mm256_cvtps_pd(_mm_mul_ps(_mm_loadu_ps(st[q].a + i), s[q]));
+      __m256d v;
+      if constexpr (Wide)
+        v = _mm256_loadu_pd(st[q].wide + i);
+      else
+        v = _mm256_cvtps_pd(_mm_mul_ps(_mm_loadu_ps(st[q].a + i), s[q]));
       const __m256i xt = _mm256_cvtepu16_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(st[q].x + i)));
       for (uint32_t j = 0; j < N; ++j) {
         const __m256i hit = _mm256_cmpeq_epi64(xt, _mm256_set1_epi64x(j));
@@ -345,6 +349,7 @@ void scatter_pair_widest(const ScatterStream pair[2], uint32_t n, bool fresh) {
 }  // namespace
 
 bool small_vocab_kernels(uint32_t N) { return avx2_loops() && N >= 1 && N <= kSmallVocabMaxN; }
+bool scatter_reads_wide(uint32_t N) { return small_vocab_kernels(N) && !avx512_loops() && N <= 3; }
 
 void scatter_small_vocab(const uint16_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
                          uint64_t* count, bool fresh) {
@@ -388,6 +393,7 @@ void gather_column_small_vocab(const uint16_t* tokens, uint32_t T, const double*
 #else
 
 bool small_vocab_kernels(uint32_t) { return false; }
+bool scatter_reads_wide(uint32_t) { return false; }
 void scatter_small_vocab(const uint16_t* x, const float* a, float scale, uint32_t n, uint32_t N, double* part,
                          uint64_t* count, bool fresh) {
   if (fresh) std::fill_n(part, 4 * N, 0.0), std::fill_n(count, 4 * N, uint64_t{0});

@@ -45,7 +45,7 @@ std::vector<std::vector<size_t>> group_by_shape(const std::vector<const Config*>
 // Splits one shape's runs into packs in order: a pack closes when the next run would exceed the
 // budget or the cap. A problem shared by several runs of a pack is counted once.
 void split_group(const std::vector<const Config*>& configs, const std::vector<size_t>& group, uint64_t budget, size_t max_runs,
-                 const std::vector<std::string>& names, std::vector<PlannedPack>& packs) {
+                 const std::vector<std::string>& names, bool cpu, std::vector<PlannedPack>& packs) {
   // The run cap is spread evenly: 120 runs with a cap of 64 make two packs of 60.
   size_t cap = group.size();
   if (max_runs > 0 && group.size() > max_runs) {
@@ -56,7 +56,7 @@ void split_group(const std::vector<const Config*>& configs, const std::vector<si
   std::set<std::string> problems;
   for (size_t i : group) {
     const Config& c = *configs[i];
-    const RunFootprint f = run_footprint(c);
+    const RunFootprint f = run_footprint(c, cpu);
     const uint64_t own = f.parameters + f.scratch;
     if (own + f.problem > budget)
       throw ConfigError(fmt::format(
@@ -119,9 +119,9 @@ uint64_t parse_byte_size(const std::string& text, const std::string& what) {
 }
 
 std::vector<PlannedPack> plan_packs(const std::vector<const Config*>& configs, uint64_t budget, size_t max_runs,
-                                    const std::vector<std::string>& names) {
+                                    const std::vector<std::string>& names, bool cpu) {
   std::vector<PlannedPack> packs;
-  for (const std::vector<size_t>& g : group_by_shape(configs)) split_group(configs, g, budget, max_runs, names, packs);
+  for (const std::vector<size_t>& g : group_by_shape(configs)) split_group(configs, g, budget, max_runs, names, cpu, packs);
   return packs;
 }
 
@@ -144,7 +144,7 @@ ExecutionPlan plan_execution(const std::vector<const Config*>& cfgs, const std::
   if (max_pack_runs == 0) max_pack_runs = cpu ? 64 : 4096;  // a device wants wide packs
   e.workers = cpu ? std::max<size_t>(1, std::min<size_t>(size_t(threads), cfgs.size())) : 1;
   uint64_t largest = 0;
-  for (const Config* c : cfgs) largest = std::max(largest, run_footprint(*c).total());
+  for (const Config* c : cfgs) largest = std::max(largest, run_footprint(*c, cpu).total());
   while (e.workers > 1 && budget / e.workers < largest) --e.workers;
   size_t cap = max_pack_runs;
   if (e.workers > 1) {
@@ -153,7 +153,7 @@ ExecutionPlan plan_execution(const std::vector<const Config*>& cfgs, const std::
     cap = std::min(cap, share);
   }
   e.backend_threads = e.workers > 1 ? std::max(1, threads / int(e.workers)) : threads;
-  e.packs = plan_packs(cfgs, budget / e.workers, cap, names);
+  e.packs = plan_packs(cfgs, budget / e.workers, cap, names, cpu);
   std::stable_sort(e.packs.begin(), e.packs.end(),
                    [&](const PlannedPack& x, const PlannedPack& y) { return pack_cost(cfgs, x) > pack_cost(cfgs, y); });
   return e;

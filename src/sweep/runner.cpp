@@ -75,7 +75,8 @@ CheckedSweep check_sweep(const SweepOptions& o) {
   c.mine = shard_runs(c.sweep.runs.size(), c.shard);
   c.budget = o.memory_budget ? o.memory_budget : default_memory_budget(o.device);
   const RunSelection all = select_runs(c.sweep, c.mine, true);
-  (void)plan_packs(all.configs, c.budget, o.max_pack_runs, all.names);  // refuses a run that cannot fit alone
+  // Refuses a run that cannot fit alone (auto: the CPU backend's footprint, the larger).
+  (void)plan_packs(all.configs, c.budget, o.max_pack_runs, all.names, o.device != Device::cuda);
   validate_runs(c.sweep, c.mine, c.cache);
   for (size_t i : c.mine) c.inputs.add(c.sweep.runs[i].config);
   c.backend = make_backend(o.device, o.threads);

@@ -60,21 +60,25 @@ bool same_pack_shape(const Config& a, const Config& b);
 // Initial V and A of docs/model.md section 2 for a config (files are loaded and their shapes validated).
 void initial_parameters(const Config& cfg, const Problem& pb, float* V, float* A);
 
-// Bytes one run needs on a backend, for the memory planner and the fit check.
+// Bytes one run needs on a backend, for the memory planner and the fit check (cpu_backend: the
+// CPU backend's, which also keeps a population run's noise, keeps_noise).
 struct RunFootprint {
   uint64_t parameters = 0;  // V and A
   uint64_t scratch = 0;     // per-step working memory (tokens, per-sample vectors)
   uint64_t problem = 0;     // tables (shared between runs of the same problem)
   uint64_t total() const { return parameters + scratch + problem; }
 };
-RunFootprint run_footprint(const Config& cfg);
+RunFootprint run_footprint(const Config& cfg, bool cpu_backend = true);
 
 // A population step with noise and projection needs its A-noise twice: the column sums before
 // the update, then every entry in the update. The CPU backend keeps it from the first use to the
-// second (one write and one read of N x T doubles) where that is at most this many bytes, instead
-// of drawing it again (at N = 100, T = 100,000 the second draw was a third of the step); the
-// footprint counts it. The same numbers either way (tests/test_population.cpp).
+// second (one write and one read, kept_noise_bytes: N x T doubles in whole tiles of 64) where
+// that is at most max_bytes, instead of drawing it again (at N = 100, T = 100,000 the second
+// draw was a third of the step). The same numbers either way (tests/test_population.cpp).
 constexpr uint64_t kKeptNoiseMaxBytes = uint64_t(1) << 30;
-bool keeps_noise(const Config& cfg, uint64_t max_bytes = kKeptNoiseMaxBytes);
+inline uint64_t kept_noise_bytes(uint32_t N, uint32_t T) { return 8 * uint64_t(N) * 64 * ((uint64_t(T) + 63) / 64); }
+bool keeps_noise(Algorithm algorithm, Attention attention, double noise, bool project, uint32_t N, uint32_t T,
+                 uint64_t max_bytes = kKeptNoiseMaxBytes);
+bool keeps_noise(const Config& cfg);
 
 }  // namespace scb

@@ -92,8 +92,8 @@ double sample_residual_mean(const float* V, const float* VT, uint32_t N, const d
 
 // Rows i0 .. i1 - 1 of dV = R H^T over B samples: dV[i N + j] = sum_b R[b][i] H[b][j], each entry
 // from +0.0 in ascending b (the sample order every backend keeps), R and H rows `stride` apart
-// with stride a multiple of 16 at least N (the per-sample rows of the CPU phases, padded and
-// zero-filled). Two rows by sixteen columns stay in registers over the whole batch, where the
+// with stride a multiple of 16 at least N (the per-sample rows of the CPU phases, padded: the
+// padding is read, never stored). Two rows by sixteen columns stay in registers over the whole batch, where the
 // row-by-row form streamed dV (4 KB a row at N = 500) through the cache once per sample.
 void sum_outer_rows(const double* R, const double* H, uint32_t stride, uint32_t B, uint32_t N, uint32_t i0,
                     uint32_t i1, double* dV);

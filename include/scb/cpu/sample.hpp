@@ -150,7 +150,8 @@ struct SampleSlot {
 
 // The attention columns as the small-vocabulary scatter adds them, wide[k T + t] =
 // double(A[k T + t] * scale_k) (scale 1 without a pending one): formed once per step where one
-// thread steps a run's whole batch, instead of once per sample and position (N <= 4).
+// thread steps a run's whole batch and the scatter reads them (scatter_reads_wide: AVX2, N <= 3),
+// instead of once per sample and position.
 inline void widen_columns(const float* A, const float* a_scale, uint32_t N, uint32_t T, double* wide) {
   for (uint32_t k = 0; k < N; ++k) {
     const float c = a_scale ? a_scale[k] : 1.0f;
@@ -159,9 +160,10 @@ inline void widen_columns(const float* A, const float* a_scale, uint32_t N, uint
 }
 
 // forward_sample of 2 * pairs samples of one step (pairs <= kMaxSamplePairs), res[q] for slot[q],
-// the same bits (A_wide: widen_columns of A and a_scale, or null). Up to kSmallVocabMaxN the scatters of each pair run side by side
-// (scatter_small_vocab_pair: each sample's partial sums are chains of dependent additions, and
-// one sample alone leaves the adder idle between them), and every pair is scattered before any
+// the same bits (A_wide: widen_columns of A and a_scale, or null). Up to kSmallVocabMaxN the
+// scatters of each pair run side by side (scatter_small_vocab_pair: each sample's partial sums
+// are chains of dependent additions, and one sample alone leaves the adder idle between them),
+// and every pair is scattered before any
 // sample is finished, so that the finishes' chains (h, the residual, the mean) of different
 // samples overlap instead of each waiting behind the next scatter; otherwise one after the other.
 constexpr uint32_t kMaxSamplePairs = 4;

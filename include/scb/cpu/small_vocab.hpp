@@ -17,6 +17,9 @@ constexpr uint32_t kSmallVocabMaxN = 4;
 // Whether the vectorised loops run here (AVX2 and not SCB_SIMD=off, N <= kSmallVocabMaxN);
 // otherwise the callers use their scalar loops.
 bool small_vocab_kernels(uint32_t N);
+// Whether the pair scatter reads ScatterStream::wide at this N (the AVX2 loop, N <= 3): only
+// then is widening the columns worth its pass.
+bool scatter_reads_wide(uint32_t N);
 
 // part[4 * j + m] += sum of (double)(a[i] * scale) over i in [0, n) with i % 4 == m and x[i] == j,
 // in increasing i, and count[4 * j + m] likewise counts them (4 N entries each). 4-aligned chunks

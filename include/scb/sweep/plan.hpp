@@ -20,9 +20,10 @@ struct PlannedPack {
 };
 // Groups runs of the same pack shape (in order of first appearance) and splits each group
 // greedily so that every pack fits `budget` and holds at most `max_runs` runs (0: no cap).
-// A run that cannot fit alone is refused with a ConfigError (--memory-budget: ...).
+// A run that cannot fit alone is refused with a ConfigError (--memory-budget: ...). cpu: the
+// packs train on the CPU backend (run_footprint's cpu_backend).
 std::vector<PlannedPack> plan_packs(const std::vector<const Config*>& configs, uint64_t budget,
-                                    size_t max_runs, const std::vector<std::string>& names = {});
+                                    size_t max_runs, const std::vector<std::string>& names = {}, bool cpu = true);
 // Default budget: half of the free memory of the device that will run the packs.
 uint64_t default_memory_budget(Device device);
 
