@@ -5,7 +5,7 @@
 
 EXPERIMENT is one of 01_l1_vs_sgd, 02_scaling_N_T, 03_population_large, 03b_population_vs_sampled,
 04_transfer, 05_softmax_vs_linear, 06_batch_size, 03c_gaussian_ladder, 08d_sgd_tuned,
-07i_lr_steps, 07j_batch_floor, 07k_lambda_at_1e4; OUT_DIR is what `scb sweep` (or, for 04_transfer, configs/paper/04_transfer.sh,
+07i_lr_steps, 07j_batch_floor, 07k_lambda_at_1e4, 07m_half_step; OUT_DIR is what `scb sweep` (or, for 04_transfer, configs/paper/04_transfer.sh,
 for 07i_lr_steps configs/paper/07i_lr_steps.sh) wrote. Writes DIR/EXPERIMENT.png (default DIR:
 docs/img/results) and prints the figures the picture shows (final medians per curve).
 Every curve is the median over replicates (or problem seeds); the band spans their minimum to
@@ -482,11 +482,44 @@ def exp07k(d, path):
     finish(fig, path, "07k: N = 100, T = 10,000, B = 64, lr_A = 2/T: the second stage against lambda")
 
 
+def exp07m(d, path):
+    """07m: 07d's schedule at half the step (lr_A = 1e-5) at N = 100, T = 100,000, against 07g (the
+    same run at lr_A = 2e-5 to 340,000 steps, docs/results/07g_curve.csv)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    _, runs, curves = load_sweep(d)
+    miles = pd.read_csv(os.path.join(d, "milestones.csv"), dtype={"run_id": str})
+    ref = pd.read_csv(os.path.join(here, "..", "docs", "results", "07g_curve.csv"), dtype={"run_id": str})
+    ref_miles = pd.read_csv(os.path.join(here, "..", "docs", "results", "07g_milestones.csv"), dtype={"run_id": str})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for cv, m, color, label in ((ref, ref_miles, "tab:blue", "07g: lr_A = 2e-5"),
+                                (curves, miles, "tab:red", "07m: lr_A = 1e-5")):
+        x = cv["samples"] / 1e6
+        axes[0].plot(x, cv["dist_A_norm"], color=color, label=label)
+        axes[1].plot(x, cv["dist_V_norm"], color=color, label=label)
+        sup = m[m["metric"] == "support_recovered"]["samples"].dropna()
+        if not sup.empty:
+            axes[0].axvline(sup.iloc[0] / 1e6, color=color, ls=":", lw=0.9)
+        cross = {t: m[(m["metric"] == "dist_A_norm") & (m["threshold"] == t)]["samples"].dropna() for t in (0.5, 0.3, 0.1)}
+        best = cv.loc[cv["dist_A_norm"].idxmin()]
+        print(f"{label}: {int(cv['step'].iloc[-1]):,} steps, dist_A_norm {cv['dist_A_norm'].iloc[-1]:.4f} (best "
+              f"{best['dist_A_norm']:.4f} at step {int(best['step']):,}), dist_V_norm {cv['dist_V_norm'].iloc[-1]:.3f}, "
+              f"nnz_A {int(cv['nnz_A'].iloc[-1]):,}; support at {'never' if sup.empty else f'{sup.iloc[0] / 1e6:.2f} M'} "
+              "samples; to 0.5/0.3/0.1: " + " / ".join("never" if v.empty else f"{v.iloc[0] / 1e6:.2f} M" for v in cross.values()))
+    axes[0].axhline(0.3, color="k", ls="--", lw=0.8)
+    axes[0].set(xlabel="samples (millions); dotted: support recovered", ylabel="dist_A_norm", yscale="log", ylim=(0.1, 6))
+    axes[1].set(xlabel="samples (millions)", ylabel="dist_V_norm")
+    for ax in axes:
+        ax.axvline(12.8, color="gray", lw=0.8)  # the end of the first stage: 200,000 steps of B = 64
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    finish(fig, path, "07m: N = 100, T = 100,000, B = 64, lambda 0.01: the step halved (first stage 200,000 steps)")
+
+
 EXPERIMENTS = {"01_l1_vs_sgd": exp01, "02_scaling_N_T": exp02, "03_population_large": exp03,
                "03b_population_vs_sampled": exp03b, "04_transfer": exp04, "05_softmax_vs_linear": exp05,
                "06_batch_size": exp06, "03c_gaussian_ladder": exp03c, "08d_sgd_tuned": exp08d,
                "07i_lr_steps": exp07i, "07j_batch_floor": exp07j,
-               "07k_lambda_at_1e4": exp07k}
+               "07k_lambda_at_1e4": exp07k, "07m_half_step": exp07m}
 
 
 def main():
