@@ -2,7 +2,7 @@
 # Experiment 07n: 07m (configs/paper/07m_half_step.json: 07d's schedule at lr_A = 1e-5, N = 100,
 # T = 100,000) continued. At half the step the second stage fell 3-4x slower per step than 07g's
 # and ended its 480,000 steps at 0.787, still falling but ever more slowly, short of the floor
-# 07l's projection puts near 0.21. From 07m's final state (model.init) this runs 300,000 more
+# 07l's projection put near 0.21 (both runs here settle near 0.78 within 24,000 steps). From 07m's final state (model.init) this runs 300,000 more
 # proximal steps at lr_A = 1e-5, at 07m's lambda 0.01 and at 0.03 (07h: a larger lambda reaches
 # the floor sooner, not lower), with a new minibatch seed (train.seed 2: a restarted step counter
 # would otherwise replay 07m's minibatches). Checkpointed and resumable: rerunning the script
