@@ -94,10 +94,13 @@ std::vector<float> attention_matrix(const RunPack& pack, size_t r) {
   return a;
 }
 
+bool projects_noise(Algorithm algorithm, Attention attention, double noise, bool project) {
+  return algorithm == Algorithm::population && noise > 0 && project && attention == Attention::linear;
+}
+
 bool keeps_noise(Algorithm algorithm, Attention attention, double noise, bool project, uint32_t N, uint32_t T,
                  uint64_t max_bytes) {
-  const bool noise_sums = algorithm == Algorithm::population && noise > 0 && project && attention == Attention::linear;
-  return noise_sums && kept_noise_bytes(N, T) <= max_bytes;
+  return projects_noise(algorithm, attention, noise, project) && kept_noise_bytes(N, T) <= max_bytes;
 }
 
 bool keeps_noise(const Config& cfg) {

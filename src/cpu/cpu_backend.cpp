@@ -288,10 +288,10 @@ class CpuBackend final : public Backend {
       s.VT.resize(size_t(N) * N);
       cpu::transpose_v(st_, r);
     }
-    if (!st_.sampled() && pack.noise[r] > 0 && pack.project[r] && !st_.softmax())
+    if (projects_noise(pack.algorithm, pack.attention, pack.noise[r], pack.project[r] != 0))
       s.noise_sum.resize(size_t(nblocks) * N);
     if (keeps_noise(pack.algorithm, pack.attention, pack.noise[r], pack.project[r] != 0, N, T, kept_noise_max_bytes_))
-      s.noise_kept.resize(kept_noise_bytes(N, T) / sizeof(double));  // whole tiles: kept_noise
+      s.noise_kept.resize(kept_noise_bytes(N, T) / sizeof(double));  // whole tiles: kept_noise_at
   }
 
   static constexpr size_t kRunsPerThreadToFuse = 4;  // from this many runs per thread, whole_run_step

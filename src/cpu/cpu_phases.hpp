@@ -69,7 +69,7 @@ struct RunScratch : SampleRows {
   bool v_bad = false;             // V left the finite/limit range this step
   std::vector<double> noise_sum;  // population + noise + projection: blocks x N noise sums
   std::vector<double> noise_kept;  // the same, within the backend's kept-noise bytes: the step's
-                                   // A-noise, drawn for the sums, read by the update (kept_noise)
+                                   // A-noise, drawn for the sums, read by the update (kept_noise_at)
   AttentionGradientTerms pop;     // population mode
 };
 
@@ -105,14 +105,10 @@ struct CpuState {
   }
 };
 
-// The kept A-noise of column k, positions blk * kBlock on, in RunScratch::noise_kept: block by block
-// (a block's N columns side by side), where phase 3 reads it; by columns it was N streams T apart.
-inline double* kept_noise(CpuState& st, uint32_t r, uint32_t k, uint32_t blk) {
-  return st.runs[r].noise_kept.data() + (size_t(blk) * st.pack->N + k) * kBlock;
-}
-inline const double* kept_noise(const CpuState& st, uint32_t r, uint32_t k, uint32_t blk) {
-  return st.runs[r].noise_kept.data() + (size_t(blk) * st.pack->N + k) * kBlock;
-}
+// Where the kept A-noise of column k, positions blk * kBlock on, starts in RunScratch::noise_kept:
+// block by block (a block's N columns side by side), where phase 3 reads it; by columns it was N
+// streams T apart.
+inline size_t kept_noise_at(uint32_t N, uint32_t k, uint32_t blk) { return (size_t(blk) * N + k) * kBlock; }
 
 // Shared helpers (cpu_backend.cpp).
 void apply_pending_scale(CpuState& st, size_t r);  // A = A * scale, column by column

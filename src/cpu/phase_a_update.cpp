@@ -90,7 +90,7 @@ void update_population_column(const CpuState& st, uint32_t r, uint32_t k, uint32
     if (s.noise_kept.empty())
       draw_noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 0, uint64_t(k) * T + t0, len, drawn);
     else
-      noise = kept_noise(st, r, k, t0 / kBlock);  // sum_noise_block's draws
+      noise = s.noise_kept.data() + kept_noise_at(p.N, k, t0 / kBlock);  // sum_noise_block's draws
     for (uint32_t i = 0; i < len; ++i) grad[i] += noise_sd * noise[i];
   }
   for (uint32_t q = pb.q_ptr[k]; q < pb.q_ptr[k + 1]; ++q)

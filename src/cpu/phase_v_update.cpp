@@ -128,7 +128,7 @@ void sum_noise_block(CpuState& st, uint32_t r, uint32_t blk) {
         noise[c] = kZeros;
         continue;
       }
-      double* out = s.noise_kept.empty() ? drawn[c] : kept_noise(st, r, k0 + c, blk);
+      double* out = s.noise_kept.empty() ? drawn[c] : s.noise_kept.data() + kept_noise_at(N, k0 + c, blk);
       draw_noise(p.seed[r], static_cast<uint32_t>(p.step[r]), 0, uint64_t(k0 + c) * T + t0, t1 - t0, out);
       noise[c] = out;
     }

@@ -37,48 +37,20 @@ void gather_scalar(const uint16_t* tok, const double* g, uint32_t i, uint32_t le
 #if defined(SCB_SMALL_VOCAB_X86)
 namespace {
 
-template <uint32_t N>
-__attribute__((target("avx2"))) void scatter_n(const uint16_t* x, const float* a, float scale, uint32_t n,
-                                               double* part, uint64_t* count, bool fresh) {
-  __m256d acc[N];
-  __m256i cnt[N];  // this call's counts; the last token's are what the others leave of each lane's
-  for (uint32_t j = 0; j < N; ++j) {
-    acc[j] = fresh ? _mm256_setzero_pd() : _mm256_loadu_pd(part + 4 * j);
-    cnt[j] = _mm256_setzero_si256();
-  }
-  const __m128 s = _mm_set1_ps(scale);
-  uint32_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const __m256d v = _mm256_cvtps_pd(_mm_mul_ps(_mm_loadu_ps(a + i), s));
-    const __m256i xt = _mm256_cvtepu16_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i)));
-    for (uint32_t j = 0; j < N; ++j) {
-      const __m256i hit = _mm256_cmpeq_epi64(xt, _mm256_set1_epi64x(j));
-      acc[j] = _mm256_add_pd(acc[j], _mm256_and_pd(_mm256_castsi256_pd(hit), v));
-      if (j + 1 < N) cnt[j] = _mm256_sub_epi64(cnt[j], hit);
-    }
-  }
-  cnt[N - 1] = _mm256_set1_epi64x(i / 4);  // positions per lane
-  for (uint32_t j = 0; j + 1 < N; ++j) cnt[N - 1] = _mm256_sub_epi64(cnt[N - 1], cnt[j]);
-  for (uint32_t j = 0; j < N; ++j) {
-    __m256i* c = reinterpret_cast<__m256i*>(count + 4 * j);
-    _mm256_storeu_pd(part + 4 * j, acc[j]);
-    _mm256_storeu_si256(c, fresh ? cnt[j] : _mm256_add_epi64(_mm256_loadu_si256(c), cnt[j]));
-  }
-  scatter_scalar(x, a, scale, i, n, part, count);
-}
-
-// scatter_n of two streams in one loop (N <= 3: their accumulators and counts fit AVX2's sixteen
-// registers, the compares' constants read from memory): one stream's additions wait on each
-// other's latency, two interleave. Each stream's sums and counts are scatter_n's, exactly.
-// Wide: both streams read their values as doubles already (ScatterStream::wide), which saves the
-// multiply and the conversion per four positions of every sample.
-template <uint32_t N, bool Wide>
-__attribute__((target("avx2"))) void scatter_pair_avx2(const ScatterStream* st, uint32_t n, bool fresh) {
-  __m256d acc[2][N];
-  __m256i cnt[2][N];
-  __m128 s[2];
+// S streams (samples) in one loop, four positions per iteration, one double lane each: each
+// stream's token compares with every j < N, its accumulators and counts in registers. Two streams
+// (N <= 3: theirs fit AVX2's sixteen registers, the compares' constants read from memory)
+// interleave, where one stream's additions wait on each other's latency. The counts of token
+// N - 1 are what the others leave of each lane's positions (integers: exactly). Wide: the streams
+// read their values as doubles already (ScatterStream::wide), which saves the multiply and the
+// conversion per four positions of every sample.
+template <uint32_t N, uint32_t S, bool Wide>
+__attribute__((target("avx2"))) void scatter_streams_avx2(const ScatterStream* st, uint32_t n, bool fresh) {
+  __m256d acc[S][N];
+  __m256i cnt[S][N];  // this call's counts
+  __m128 s[S];
   #pragma GCC unroll 2
-  for (uint32_t q = 0; q < 2; ++q) {
+  for (uint32_t q = 0; q < S; ++q) {
     s[q] = _mm_set1_ps(st[q].scale);
     for (uint32_t j = 0; j < N; ++j) {
       acc[q][j] = fresh ? _mm256_setzero_pd() : _mm256_loadu_pd(st[q].part + 4 * j);
@@ -88,7 +60,7 @@ __attribute__((target("avx2"))) void scatter_pair_avx2(const ScatterStream* st, 
   uint32_t i = 0;
   for (; i + 4 <= n; i += 4) {
     #pragma GCC unroll 2
-    for (uint32_t q = 0; q < 2; ++q) {
+    for (uint32_t q = 0; q < S; ++q) {
       __m256d v;
       if constexpr (Wide)
         v = _mm256_loadu_pd(st[q].wide + i);
@@ -103,8 +75,8 @@ __attribute__((target("avx2"))) void scatter_pair_avx2(const ScatterStream* st, 
     }
   }
   #pragma GCC unroll 2
-  for (uint32_t q = 0; q < 2; ++q) {
-    cnt[q][N - 1] = _mm256_set1_epi64x(i / 4);
+  for (uint32_t q = 0; q < S; ++q) {
+    cnt[q][N - 1] = _mm256_set1_epi64x(i / 4);  // positions per lane
     for (uint32_t j = 0; j + 1 < N; ++j) cnt[q][N - 1] = _mm256_sub_epi64(cnt[q][N - 1], cnt[q][j]);
     for (uint32_t j = 0; j < N; ++j) {
       __m256i* c = reinterpret_cast<__m256i*>(st[q].count + 4 * j);
@@ -113,6 +85,13 @@ __attribute__((target("avx2"))) void scatter_pair_avx2(const ScatterStream* st, 
     }
     scatter_scalar(st[q].x, st[q].a, st[q].scale, i, n, st[q].part, st[q].count);
   }
+}
+
+// One sample's scatter with AVX2.
+template <uint32_t N>
+void scatter_n(const uint16_t* x, const float* a, float scale, uint32_t n, double* part, uint64_t* count, bool fresh) {
+  const ScatterStream one{x, a, scale, part, count};
+  scatter_streams_avx2<N, 1, false>(&one, n, fresh);
 }
 
 // g[0..3] as a table of eight 32-bit halves, the low halves first (lanes 0..3), then the high
@@ -340,8 +319,8 @@ template <uint32_t N>
 void scatter_pair_widest(const ScatterStream pair[2], uint32_t n, bool fresh) {
   if (avx512_loops()) return scatter_pair_avx512<N>(pair, n, fresh);
   if constexpr (N <= 3) {
-    if (pair[0].wide && pair[1].wide) return scatter_pair_avx2<N, true>(pair, n, fresh);
-    return scatter_pair_avx2<N, false>(pair, n, fresh);
+    if (pair[0].wide && pair[1].wide) return scatter_streams_avx2<N, 2, true>(pair, n, fresh);
+    return scatter_streams_avx2<N, 2, false>(pair, n, fresh);
   }
   for (int q = 0; q < 2; ++q) scatter_n<N>(pair[q].x, pair[q].a, pair[q].scale, n, pair[q].part, pair[q].count, fresh);
 }

@@ -77,6 +77,9 @@ RunFootprint run_footprint(const Config& cfg, bool cpu_backend = true);
 // draw was a third of the step). The same numbers either way (tests/test_population.cpp).
 constexpr uint64_t kKeptNoiseMaxBytes = uint64_t(1) << 30;
 inline uint64_t kept_noise_bytes(uint32_t N, uint32_t T) { return 8 * uint64_t(N) * 64 * ((uint64_t(T) + 63) / 64); }
+// Whether a run's step projects its A-noise (population, noise, projection, linear attention):
+// the column sums it needs; keeps_noise: and the CPU backend keeps that noise.
+bool projects_noise(Algorithm algorithm, Attention attention, double noise, bool project);
 bool keeps_noise(Algorithm algorithm, Attention attention, double noise, bool project, uint32_t N, uint32_t T,
                  uint64_t max_bytes = kKeptNoiseMaxBytes);
 bool keeps_noise(const Config& cfg);
