@@ -42,7 +42,7 @@ struct SampleRows {
   std::vector<uint32_t> k;        // B query tokens
   std::vector<double> m;          // B: (1/T) sum_j g_j c_j, the sample's projection mean
   std::vector<double> hg;         // B: h.g (softmax: a . dl/da of the sample)
-  std::vector<double> a_wide;     // N x T (a thread's rows, scatter_reads_wide): the step's widen_columns
+  std::vector<double> a_wide;     // N x T (scatter_reads_wide): the step's widen_columns, read where one thread steps the whole batch
   void resize(uint32_t B, uint32_t T, uint32_t row);
   void lend(SampleRows& other);   // swaps the two sets
 };

@@ -16,7 +16,9 @@ constexpr double kBetter = 0.95;    // a try of more threads wins when at least 
 constexpr double kNoWorse = 1.0;    // ... one of fewer threads when it is not slower: on a tie the
                                     // fewer threads win (they leave a core to the other process and
                                     // cannot lose to one thread by the noise of a near-tie)
-constexpr double kDegraded = 1.3;   // a window this much slower than the best tries at once
+constexpr double kDegraded = 1.3;   // the windows since the last try this much slower than the
+                                    // rate the choice was made on: try at once ...
+constexpr int kWindowsToJudge = 3;  // ... once there are this many
 constexpr double kEarlySeconds = 0.005;  // a try this long ...
 constexpr double kClearlyWorse = 1.25;   // ... and this much slower than the count it tries to
                                          // replace ends at once: a losing try costs a few steps,
@@ -40,16 +42,25 @@ void ThreadChoice::record(double seconds, double work) {
   const bool lost_early = probing_ && window_s_ >= kEarlySeconds && window_steps_ >= kWindowSteps &&
                           window_s_ / window_work_ > kClearlyWorse * recent_;
   if (!long_enough && !lost_early) return;
-  const double rate = window_s_ / window_work_;
+  const double rate = window_s_ / window_work_, seconds_window = window_s_, work_window = window_work_;
   window_s_ = window_work_ = 0;
   window_steps_ = 0;
   if (probing_) {
     end_probe(rate);
     return;
   }
-  recent_ = rate;
-  best_ = best_ > 0 ? std::min(best_, rate) : rate;
-  if (since_try_ >= interval_ || recent_ > kDegraded * best_) start_probe();
+  // The baseline a try is judged against: every window on current_ since the last try, not the
+  // last one alone (beside a busy process a window's rate spreads by +-20%: judged against single
+  // windows, the choice followed the noise and the default lost 7% to the better fixed count).
+  // The load changed when that mean, over a few windows, is much slower than the rate the
+  // choice was made on (a single window against the best one tried again at every noisy window).
+  base_s_ += seconds_window;
+  base_work_ += work_window;
+  ++base_windows_;
+  recent_ = base_s_ / base_work_;
+  if (decided_ == 0) decided_ = recent_;
+  const bool degraded = base_windows_ >= kWindowsToJudge && recent_ > kDegraded * decided_;
+  if (since_try_ >= interval_ || degraded) start_probe();
 }
 
 void ThreadChoice::start_probe() {
@@ -65,13 +76,15 @@ void ThreadChoice::start_probe() {
 void ThreadChoice::end_probe(double rate) {
   probing_ = false;
   since_try_ = 0;
+  base_s_ = base_work_ = 0;
+  base_windows_ = 0;
   const double needed = probe_ < current_ ? kNoWorse : kBetter;
   if (rate <= needed * recent_) {  // keep going the same way next time
     current_ = probe_;
-    best_ = recent_ = rate;
+    decided_ = recent_ = rate;
     interval_ = kFirstInterval;
   } else {
-    best_ = recent_;  // the baseline of the load as it is now
+    decided_ = recent_;  // the baseline of the load as it is now
     interval_ = std::min(2 * interval_, kLongestInterval);
     direction_ = -direction_;
   }

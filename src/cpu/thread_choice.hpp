@@ -7,10 +7,12 @@
 // any step: this measures seconds per sample-position of the steps in windows of at least 50 ms,
 // and now and then tries one thread fewer or more for one window (ended after a few steps when
 // it is clearly slower), keeping more threads when they were at least 5% faster and fewer
-// threads when they were not slower (a tie goes to fewer).
+// threads when they were not slower (a tie goes to fewer) than the mean of every window on the
+// current count since the last try (beside a busy process single windows spread by +-20%).
 // A confirmed choice doubles the time to the next try (0.2 s up to 5 s: under 1% of the time
-// spent on the worse count); a window much slower than the best since the last try (the load
-// changed) tries at once. Pure arithmetic on the timings it is given, so tests feed it timings.
+// spent on the worse count); windows since the last try much slower than the rate the choice was
+// made on (the load changed) try at once. Pure arithmetic on the timings it is given, so tests
+// feed it timings.
 namespace scb::cpu {
 
 class ThreadChoice {
@@ -31,8 +33,10 @@ class ThreadChoice {
   int unmeasured_ = 2;     // the first steps touch fresh scratch: not measured
   double window_s_ = 0, window_work_ = 0;
   int window_steps_ = 0;
-  double recent_ = 0;      // seconds per work of the last window on current_
-  double best_ = 0;        // the best window on current_ since the last try (0: none yet)
+  double base_s_ = 0, base_work_ = 0;  // the windows on current_ since the last try, summed
+  double recent_ = 0;      // their seconds per work: what a try must beat
+  int base_windows_ = 0;
+  double decided_ = 0;     // the rate current_ was chosen (or confirmed) on (0: none yet)
   double since_try_ = 0;   // seconds on current_ since the last try
   double interval_;        // seconds on current_ before the next try
 };
