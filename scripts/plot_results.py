@@ -5,7 +5,7 @@
 
 EXPERIMENT is one of 01_l1_vs_sgd, 02_scaling_N_T, 03_population_large, 03b_population_vs_sampled,
 04_transfer, 05_softmax_vs_linear, 06_batch_size, 03c_gaussian_ladder, 08d_sgd_tuned,
-07i_lr_steps, 07j_batch_floor, 07k_lambda_at_1e4, 07m_half_step; OUT_DIR is what `scb sweep` (or, for 04_transfer, configs/paper/04_transfer.sh,
+07i_lr_steps, 07j_batch_floor, 07k_lambda_at_1e4, 07m_half_step, 07s_population_matched; OUT_DIR is what `scb sweep` (or, for 04_transfer, configs/paper/04_transfer.sh,
 for 07i_lr_steps configs/paper/07i_lr_steps.sh) wrote. Writes DIR/EXPERIMENT.png (default DIR:
 docs/img/results) and prints the figures the picture shows (final medians per curve).
 Every curve is the median over replicates (or problem seeds); the band spans their minimum to
@@ -482,44 +482,67 @@ def exp07k(d, path):
     finish(fig, path, "07k: N = 100, T = 10,000, B = 64, lr_A = 2/T: the second stage against lambda")
 
 
-def exp07m(d, path):
-    """07m: 07d's schedule at half the step (lr_A = 1e-5) at N = 100, T = 100,000, against 07g (the
-    same run at lr_A = 2e-5 to 340,000 steps, docs/results/07g_curve.csv)."""
+def against_07g(d, path, label, title, plateau=False):
+    """The run of sweep d against 07g (real SGD at lr_A = 2e-5, 07d's schedule to 340,000 steps,
+    docs/results/07g_curve.csv): dist_A_norm and dist_V_norm against samples, support recovery
+    dotted; prints each curve's end, best, support and threshold crossings. plateau: a third panel
+    of the progress on the plateau, dist_A_norm at step 0 minus dist_A_norm (symlog: it starts
+    negative where A first drifts away)."""
     here = os.path.dirname(os.path.abspath(__file__))
     _, runs, curves = load_sweep(d)
     miles = pd.read_csv(os.path.join(d, "milestones.csv"), dtype={"run_id": str})
     ref = pd.read_csv(os.path.join(here, "..", "docs", "results", "07g_curve.csv"), dtype={"run_id": str})
     ref_miles = pd.read_csv(os.path.join(here, "..", "docs", "results", "07g_milestones.csv"), dtype={"run_id": str})
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    for cv, m, color, label in ((ref, ref_miles, "tab:blue", "07g: lr_A = 2e-5"),
-                                (curves, miles, "tab:red", "07m: lr_A = 1e-5")):
+    fig, axes = plt.subplots(1, 3 if plateau else 2, figsize=(18 if plateau else 12, 4.2))
+    for cv, m, color, name in ((ref, ref_miles, "tab:blue", "07g: real SGD, lr_A = 2e-5"),
+                               (curves, miles, "tab:red", label)):
         x = cv["samples"] / 1e6
-        axes[0].plot(x, cv["dist_A_norm"], color=color, label=label)
-        axes[1].plot(x, cv["dist_V_norm"], color=color, label=label)
+        axes[0].plot(x, cv["dist_A_norm"], color=color, label=name)
+        axes[1].plot(x, cv["dist_V_norm"], color=color, label=name)
+        if plateau:
+            axes[2].plot(x, cv["dist_A_norm"].iloc[0] - cv["dist_A_norm"], color=color, label=name)
         sup = m[m["metric"] == "support_recovered"]["samples"].dropna()
         if not sup.empty:
             axes[0].axvline(sup.iloc[0] / 1e6, color=color, ls=":", lw=0.9)
         cross = {t: m[(m["metric"] == "dist_A_norm") & (m["threshold"] == t)]["samples"].dropna() for t in (0.5, 0.3, 0.1)}
         best = cv.loc[cv["dist_A_norm"].idxmin()]
-        print(f"{label}: {int(cv['step'].iloc[-1]):,} steps, dist_A_norm {cv['dist_A_norm'].iloc[-1]:.4f} (best "
+        print(f"{name}: {int(cv['step'].iloc[-1]):,} steps, dist_A_norm {cv['dist_A_norm'].iloc[-1]:.4f} (best "
               f"{best['dist_A_norm']:.4f} at step {int(best['step']):,}), dist_V_norm {cv['dist_V_norm'].iloc[-1]:.3f}, "
               f"nnz_A {int(cv['nnz_A'].iloc[-1]):,}; support at {'never' if sup.empty else f'{sup.iloc[0] / 1e6:.2f} M'} "
               "samples; to 0.5/0.3/0.1: " + " / ".join("never" if v.empty else f"{v.iloc[0] / 1e6:.2f} M" for v in cross.values()))
     axes[0].axhline(0.3, color="k", ls="--", lw=0.8)
     axes[0].set(xlabel="samples (millions); dotted: support recovered", ylabel="dist_A_norm", yscale="log", ylim=(0.1, 6))
     axes[1].set(xlabel="samples (millions)", ylabel="dist_V_norm")
+    if plateau:
+        axes[2].set(xlabel="samples (millions)", ylabel="dist_A_norm(0) - dist_A_norm", yscale="symlog",
+                    title="progress on the plateau")
+        axes[2].set_yscale("symlog", linthresh=1e-5)
     for ax in axes:
         ax.axvline(12.8, color="gray", lw=0.8)  # the end of the first stage: 200,000 steps of B = 64
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    finish(fig, path, "07m: N = 100, T = 100,000, B = 64, lambda 0.01: the step halved (first stage 200,000 steps)")
+    finish(fig, path, title)
+
+
+def exp07m(d, path):
+    """07m: 07d's schedule at half the step (lr_A = 1e-5) at N = 100, T = 100,000, against 07g."""
+    against_07g(d, path, "07m: lr_A = 1e-5",
+                "07m: N = 100, T = 100,000, B = 64, lambda 0.01: the step halved (first stage 200,000 steps)")
+
+
+def exp07s(d, path):
+    """07s: the population-plus-noise simulation at the noise of B = 64 on the plateau (07d's
+    schedule and step), against real SGD (07g; a simulated step counts B = 64 samples)."""
+    against_07g(d, path, "07s: population + matched noise",
+                "07s: N = 100, T = 100,000, lr_A = 2e-5: real minibatch SGD against its Gaussian simulation",
+                plateau=True)
 
 
 EXPERIMENTS = {"01_l1_vs_sgd": exp01, "02_scaling_N_T": exp02, "03_population_large": exp03,
                "03b_population_vs_sampled": exp03b, "04_transfer": exp04, "05_softmax_vs_linear": exp05,
                "06_batch_size": exp06, "03c_gaussian_ladder": exp03c, "08d_sgd_tuned": exp08d,
                "07i_lr_steps": exp07i, "07j_batch_floor": exp07j,
-               "07k_lambda_at_1e4": exp07k, "07m_half_step": exp07m}
+               "07k_lambda_at_1e4": exp07k, "07m_half_step": exp07m, "07s_population_matched": exp07s}
 
 
 def main():

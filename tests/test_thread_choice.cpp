@@ -136,3 +136,22 @@ TEST(ThreadChoice, NoisyTwoThreadsFasterOnAverageStayOnTwo) {
 }
 
 }  // namespace
+
+namespace {
+
+// A load that arrives after the choice has stood for the longest interval (5 s between tries) is
+// noticed within a few windows, not at the next periodic try: two threads 2x faster idle, then a
+// busy process makes them 1.6x slower than one.
+TEST(ThreadChoice, NoticesALoadChangeWithinAFewWindows) {
+  ThreadChoice choice(2);
+  share_on(choice, 40000, [](int t) { return t == 2 ? 0.0005 : 0.001; }, 2);  // 20 s idle
+  ASSERT_EQ(choice.threads(), 2);
+  int steps = 0;
+  while (choice.threads() == 2 && steps < 10000) {
+    choice.record(0.0016, 1e6);
+    ++steps;
+  }
+  EXPECT_LT(steps * 0.0016, 0.3) << "seconds on two threads after the load came";
+}
+
+}  // namespace

@@ -16,9 +16,9 @@ constexpr double kBetter = 0.95;    // a try of more threads wins when at least 
 constexpr double kNoWorse = 1.0;    // ... one of fewer threads when it is not slower: on a tie the
                                     // fewer threads win (they leave a core to the other process and
                                     // cannot lose to one thread by the noise of a near-tie)
-constexpr double kDegraded = 1.3;   // the windows since the last try this much slower than the
-                                    // rate the choice was made on: try at once ...
-constexpr int kWindowsToJudge = 3;  // ... once there are this many
+constexpr double kDegraded = 1.3;   // the last few windows (ThreadChoice::kWindowsToJudge) together
+                                    // this much slower than the rate the choice was made on: the
+                                    // load changed, try at once
 constexpr double kEarlySeconds = 0.005;  // a try this long ...
 constexpr double kClearlyWorse = 1.25;   // ... and this much slower than the count it tries to
                                          // replace ends at once: a losing try costs a few steps,
@@ -52,14 +52,22 @@ void ThreadChoice::record(double seconds, double work) {
   // The baseline a try is judged against: every window on current_ since the last try, not the
   // last one alone (beside a busy process a window's rate spreads by +-20%: judged against single
   // windows, the choice followed the noise and the default lost 7% to the better fixed count).
-  // The load changed when that mean, over a few windows, is much slower than the rate the
-  // choice was made on (a single window against the best one tried again at every noisy window).
+  // The load changed when the last few windows together are much slower than the rate the
+  // choice was made on (a single window against the best one tried again at every noisy window;
+  // the mean since the last try reacts seconds late after a long interval).
   base_s_ += seconds_window;
   base_work_ += work_window;
+  last_s_[base_windows_ % kWindowsToJudge] = seconds_window;
+  last_work_[base_windows_ % kWindowsToJudge] = work_window;
   ++base_windows_;
   recent_ = base_s_ / base_work_;
   if (decided_ == 0) decided_ = recent_;
-  const bool degraded = base_windows_ >= kWindowsToJudge && recent_ > kDegraded * decided_;
+  bool degraded = false;
+  if (base_windows_ >= kWindowsToJudge) {
+    double s = 0, w = 0;
+    for (int i = 0; i < kWindowsToJudge; ++i) s += last_s_[i], w += last_work_[i];
+    degraded = s / w > kDegraded * decided_;
+  }
   if (since_try_ >= interval_ || degraded) start_probe();
 }
 

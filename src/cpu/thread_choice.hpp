@@ -35,7 +35,9 @@ class ThreadChoice {
   int window_steps_ = 0;
   double base_s_ = 0, base_work_ = 0;  // the windows on current_ since the last try, summed
   double recent_ = 0;      // their seconds per work: what a try must beat
+  static constexpr int kWindowsToJudge = 3;  // windows that together tell a change of load
   int base_windows_ = 0;
+  double last_s_[kWindowsToJudge] = {}, last_work_[kWindowsToJudge] = {};  // the last windows on current_
   double decided_ = 0;     // the rate current_ was chosen (or confirmed) on (0: none yet)
   double since_try_ = 0;   // seconds on current_ since the last try
   double interval_;        // seconds on current_ before the next try
