@@ -5,9 +5,11 @@
 #   2. its state: the finished run's V.npy and A.npy, or, with BRANCH_FROM=CHECKPOINT, the state
 #      of a checkpoint of it (a run stopped by SIGTERM checkpoints the step it reached), exported
 #      by scripts/checkpoint_curve.py --params;
-#   3. configs/paper/07h_stage2.json: proximal second stages from that state (model.init), one
-#      per point of its zip, as a resumable sweep.
-# Usage: configs/paper/07h_branches.sh OUT   (SCB=binary, THREADS=--threads, BRANCH_FROM=checkpoint)
+#   3. configs/paper/07h_stage2.json (or the sweep file STAGE2 names, e.g. 07o_stage2.json):
+#      proximal second stages from that state (model.init), one per point of its zip or grid, as
+#      a resumable sweep.
+# Usage: configs/paper/07h_branches.sh OUT   (SCB=binary, THREADS=--threads, BRANCH_FROM=checkpoint,
+#        STAGE2=sweep file)
 set -euo pipefail
 OUT=$(realpath -m "${1:-out/paper/07h}")
 SCB=${SCB:-build/scb}
@@ -22,6 +24,6 @@ else
 fi
 # The stage-2 sweep, its model.init resolved against OUT (relative paths resolve against the
 # directory of the sweep file, here OUT).
-cp "$HERE/07h_stage2.json" "$OUT/stage2.json"
+cp "${STAGE2:-$HERE/07h_stage2.json}" "$OUT/stage2.json"
 "$SCB" sweep "$OUT/stage2.json" --out "$OUT/stage2" --threads "$THREADS" --quiet --resume
 echo "done: $OUT/stage2 (runs.csv, curves.csv, milestones.csv); the first stage: $OUT/stage1 or ${BRANCH_FROM:-}"
