@@ -135,10 +135,6 @@ TEST(ThreadChoice, NoisyTwoThreadsFasterOnAverageStayOnTwo) {
   EXPECT_LT(ratio, 1.015);
 }
 
-}  // namespace
-
-namespace {
-
 // A load that arrives after the choice has stood for the longest interval (5 s between tries) is
 // noticed within a few windows, not at the next periodic try: two threads 2x faster idle, then a
 // busy process makes them 1.6x slower than one.

@@ -238,16 +238,10 @@ class CpuBackend final : public Backend {
     RunScratch& s = st_.runs[r];
     const uint32_t N = st_.pack->N, T = st_.pack->T, B = st_.pack->batch_size[r];
     if (always_fused_) {
-      for (cpu::SampleRows& rows : thread_rows_) {
-        if (rows.k.size() < B) rows.resize(B, T, st_.row);
-        if (scatter_reads_wide(N)) rows.a_wide.resize(size_t(N) * T);  // the whole batch on one thread
-      }
+      for (cpu::SampleRows& rows : thread_rows_)
+        if (rows.k.size() < B) rows.resize(B, N, T, st_.row);
     } else {
-      s.resize(B, T, st_.row);
-      // A step run whole on one thread (the adaptive count's choice, or a step too small to
-      // share) widens the columns like a thread's rows do: without them it ran 3% slower than
-      // --threads 1 (phased steps leave them unread).
-      if (scatter_reads_wide(N)) s.a_wide.resize(size_t(N) * T);
+      s.resize(B, N, T, st_.row);
     }
     for (uint32_t b = 0; b < B; b += cpu::samples_per_item(T)) sample_items_.push_back({uint32_t(r), b});
     for (uint32_t blk = 0; blk * cpu::kDvRows < N; ++blk) dv_items_.push_back({uint32_t(r), blk});

@@ -43,7 +43,7 @@ struct SampleRows {
   std::vector<double> m;          // B: (1/T) sum_j g_j c_j, the sample's projection mean
   std::vector<double> hg;         // B: h.g (softmax: a . dl/da of the sample)
   std::vector<double> a_wide;     // N x T (scatter_reads_wide): the step's widen_columns, read where one thread steps the whole batch
-  void resize(uint32_t B, uint32_t T, uint32_t row);
+  void resize(uint32_t B, uint32_t N, uint32_t T, uint32_t row);
   void lend(SampleRows& other);   // swaps the two sets
 };
 

@@ -61,7 +61,11 @@ void forward_pair(CpuState& st, uint32_t r, uint32_t b, const double* A_wide, co
   record(st, r, b + 1, res[1]);
 }
 
-void SampleRows::resize(uint32_t B, uint32_t T, uint32_t row) {
+void SampleRows::resize(uint32_t B, uint32_t N, uint32_t T, uint32_t row) {
+  // A step that runs a whole batch on one thread (forward_batch) widens the columns where the
+  // scatter reads them: a thread's lent rows, and a run's own when the adaptive count picks one
+  // thread or the step is too small to share (without them that ran 3% slower than --threads 1).
+  if (scatter_reads_wide(N)) a_wide.resize(size_t(N) * T);
   tokens.resize(size_t(B) * T);
   h.resize(size_t(B) * row);
   r.resize(size_t(B) * row);
